@@ -1,0 +1,75 @@
+"""The model and media manifests: every file verifies; a file with another hash is refused."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from models import MediaError, ModelError, fetch_model, load_manifest, media_path, model_path
+from models.media import load_media
+
+
+def test_every_embedder_has_a_cosine_threshold() -> None:
+    embedders = [e for e in load_manifest() if e.kind == "embedder"]
+    assert {"dlib-resnet-v1", "mobilefacenet-112", "sface-2021dec"} <= {e.name for e in embedders}
+    assert all(e.metric == "cosine" and e.threshold is not None and 0 < e.threshold < 1 for e in embedders)
+
+
+def test_dlib_models_come_from_their_package_and_verify() -> None:
+    for name in ("dlib-resnet-v1", "dlib-shape-predictor-5", "dlib-shape-predictor-68", "dlib-mmod-detector"):
+        assert "face_recognition_models" in str(model_path(name))
+
+
+def test_mirrored_models_verify(data_mirror: Path, tmp_path: Path) -> None:
+    for name in ("yunet-2023mar", "minifasnet-v2", "minifasnet-v1se", "mobilefacenet-112"):
+        assert model_path(name, cache_dir=tmp_path, mirror=data_mirror / "models").parent == data_mirror / "models"
+
+
+def test_fetch_copies_from_the_mirror_into_the_cache(data_mirror: Path, tmp_path: Path) -> None:
+    path = fetch_model("yunet-2023mar", cache_dir=tmp_path / "cache", mirror=data_mirror / "models")
+    assert path == tmp_path / "cache" / "face_detection_yunet_2023mar.onnx"
+    assert model_path("yunet-2023mar", cache_dir=tmp_path / "cache", mirror=tmp_path / "nowhere") == path
+
+
+def test_a_file_with_another_hash_is_refused(data_mirror: Path, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    original = data_mirror / "models" / "face_detection_yunet_2023mar.onnx"
+    tampered = bytearray(original.read_bytes())
+    tampered[1000] ^= 0xFF
+    (mirror / original.name).write_bytes(bytes(tampered))
+    with pytest.raises(ModelError, match="refusing"):
+        fetch_model("yunet-2023mar", cache_dir=tmp_path / "cache", mirror=mirror)
+    assert not (tmp_path / "cache" / original.name).exists()
+    assert list((tmp_path / "cache").iterdir()) == []
+    with pytest.raises(ModelError, match="refusing"):
+        model_path("yunet-2023mar", cache_dir=tmp_path / "cache", mirror=mirror)
+
+
+def test_missing_model_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="lethe models fetch"):
+        model_path("sface-2021dec", cache_dir=tmp_path, mirror=tmp_path)
+    with pytest.raises(ModelError, match="unknown model"):
+        model_path("no-such-model")
+
+
+def test_sample_media_verify(data_mirror: Path) -> None:
+    for name in load_media():
+        assert media_path(name, mirror=data_mirror).is_file()
+
+
+def test_missing_media_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(MediaError, match="LETHE_DATA_MIRROR"):
+        media_path("hamilton-clip", mirror=tmp_path)
+
+
+def test_media_fetch_from_mirror(data_mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import fetch_media
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = fetch_media("lin-manuel-miranda", mirror=data_mirror)
+    assert path.is_relative_to(tmp_path)
+    shutil.rmtree(tmp_path / "lethe")
