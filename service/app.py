@@ -1,0 +1,40 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from models.registry import load_manifest
+from service import keyring, problems
+from service.api import health, kiosk, pms
+from service.context import EXTENSION, Service
+from service.db import Database
+from service.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the verification service.
+
+    ``settings`` defaults to :meth:`Settings.from_env`. The instance folder and
+    the keys are created on first use; the database schema is not (run
+    ``lethe db upgrade``, which ``lethe serve`` does before it starts).
+    """
+    settings = settings or Settings.from_env()
+    instance = settings.instance_path.resolve()
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(instance))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    logging.getLogger("service").setLevel(settings.log_level)
+    app.extensions[EXTENSION] = Service(
+        settings=settings,
+        db=Database(settings.resolved_database_url),
+        keyring=keyring.load_or_create(settings.resolved_key_dir),
+        manifest=load_manifest(),
+    )
+    problems.init_app(app)
+    for blueprint in (health.bp, kiosk.bp, pms.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,54 @@
+"""Domain errors of the service, each with a stable ``code`` slug and an HTTP status.
+
+The API turns them into RFC 9457 ``application/problem+json`` bodies (see
+``service/problems.py``); every code is listed in ``docs/api.md``. Messages never
+contain biometric data, secrets or stack traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LetheError(Exception):
+    """Root of every service error. Subclasses set ``code``, ``status`` and ``title``."""
+
+    code: ClassVar[str] = "internal-error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+def _error(code: str, status: int, title: str, *, retryable: bool = False) -> type[LetheError]:
+    name = "".join(part.capitalize() for part in code.split("-"))
+    return type(name, (LetheError,), {"code": code, "status": status, "title": title, "retryable": retryable})
+
+
+BadRequest = _error("bad-request", 400, "The request is malformed")
+InvalidEnvelopeError = _error("invalid-envelope", 400, "The envelope is invalid")
+UnknownModel = _error("unknown-model", 400, "The template's model is not one this service matches")
+ModelMismatch = _error("model-mismatch", 400, "The live and ID templates come from different models")
+MissingIdTemplate = _error("missing-id-template", 409, "There is no ID template to compare with")
+Unauthenticated = _error("unauthenticated", 401, "Authentication is required")
+UnknownKiosk = _error("unknown-kiosk", 401, "The kiosk is not registered")
+InvalidRequestSignature = _error("invalid-request-signature", 401, "The request signature does not verify")
+StaleRequest = _error("stale-request", 401, "The request timestamp is outside the accepted window")
+KioskNotActive = _error("kiosk-not-active", 403, "The kiosk is suspended or revoked")
+InvalidEnrolmentCode = _error("invalid-enrolment-code", 403, "The enrolment code is unknown, used or expired")
+BookingSecretMismatch = _error("booking-secret-mismatch", 403, "The booking code does not match this reservation")
+UnknownBooking = _error("unknown-booking", 404, "No reservation has this booking reference")
+NotFound = _error("not-found", 404, "Not found")
+UnknownSession = _error("unknown-session", 404, "The check-in session does not exist")
+ReplayedRequest = _error("replayed-request", 409, "This request was already received")
+ReplayedEnvelope = _error("replayed-envelope", 409, "This session was already used")
+SessionExpired = _error("session-expired", 410, "The check-in session has expired; open a new one", retryable=True)
+StayNotActive = _error("stay-not-active", 409, "The stay is checked out, cancelled or deleted")
+AlreadyExists = _error("already-exists", 409, "It already exists")
+PayloadTooLarge = _error("payload-too-large", 413, "The request body is too large")
+UnsupportedMediaType = _error("unsupported-media-type", 415, "The request body has the wrong content type")
+DatabaseUnavailable = _error("database-unavailable", 503, "The database is unavailable; retry shortly", retryable=True)

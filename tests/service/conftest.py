@@ -1,0 +1,180 @@
+"""The app, its test client, and helpers that act as a PMS and as a kiosk."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from protocol import (
+    BookingCode,
+    CheckinPayload,
+    RecipientPublicKey,
+    SigningKey,
+    Suite,
+    Template,
+    encode_payload,
+    parse_booking_code,
+    seal_at_time,
+    sign_request,
+)
+from service import migrate
+from service.app import create_app
+from service.context import EXTENSION, Service
+from service.integrations import create_integration
+from service.kiosks import create_enrolment_code
+from service.settings import Settings
+
+MODEL = "dlib-resnet-v1"
+ENVELOPE = "application/vnd.lethe.envelope"
+
+
+def random_template(seed: int, dim: int = 128, model: str = MODEL) -> Template:
+    return Template.from_embedding(model, np.random.default_rng(seed).normal(size=dim))
+
+
+def near(template: Template, noise: float, seed: int = 99) -> Template:
+    """A template close to ``template`` (cosine about 1 - noise²·dim/2)."""
+    jitter = np.random.default_rng(seed).normal(scale=noise, size=template.dimension)
+    return Template.from_embedding(template.model_id, template.vector + jitter)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(instance_path=tmp_path / "instance", database_url=database_url)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    migrate.upgrade(settings.resolved_database_url)
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions[EXTENSION].db.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def svc(app: Flask) -> Service:
+    found: Service = app.extensions[EXTENSION]
+    return found
+
+
+@dataclass
+class Kiosk:
+    kiosk_id: uuid.UUID
+    key: SigningKey
+
+
+@dataclass
+class Opened:
+    session_id: uuid.UUID
+    nonce: bytes
+
+
+class Actions:
+    """Domain helpers in the style of flaskr's ``AuthActions``: act as the PMS, as an operator, as a kiosk."""
+
+    def __init__(self, client: FlaskClient, svc: Service) -> None:
+        self.client = client
+        self.svc = svc
+        with svc.db.transaction() as session:
+            self.api_key = create_integration(session, name=f"pms-{uuid.uuid4().hex[:6]}", actor="test")
+
+    @property
+    def pms(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def reservation(self, guest: str = "Ada Guest") -> BookingCode:
+        today = dt.date.today()
+        answer = self.client.post(
+            "/pms/v1/reservations",
+            json={
+                "guest_name": guest,
+                "arrival": today.isoformat(),
+                "departure": (today + dt.timedelta(days=1)).isoformat(),
+            },
+            headers=self.pms,
+        )
+        assert answer.status_code == 201, answer.json
+        return parse_booking_code(answer.json["booking_code"])
+
+    def enrolment_code(self) -> str:
+        with self.svc.db.transaction() as session:
+            return create_enrolment_code(
+                session, kiosk_name="Test kiosk", ttl_s=600, actor="test", now=dt.datetime.now(dt.UTC)
+            ).code
+
+    def kiosk(self) -> Kiosk:
+        key = SigningKey.generate()
+        answer = self.client.post(
+            "/api/v1/kiosks",
+            json={"code": self.enrolment_code(), "public_key": base64.b64encode(key.public_key().raw).decode()},
+        )
+        assert answer.status_code == 201, answer.json
+        return Kiosk(uuid.UUID(answer.json["kiosk_id"]), key)
+
+    def open_session(self, kiosk: Kiosk, reference: str) -> Any:
+        body = f'{{"booking_reference": "{reference}"}}'.encode()
+        headers = sign_request(kiosk.key, kiosk.kiosk_id, "POST", "/api/v1/sessions", body)
+        return self.client.post("/api/v1/sessions", data=body, headers=headers, content_type="application/json")
+
+    def session(self, kiosk: Kiosk, reference: str) -> Opened:
+        answer = self.open_session(kiosk, reference)
+        assert answer.status_code == 201, answer.json
+        return Opened(uuid.UUID(answer.json["session_id"]), base64.b64decode(answer.json["nonce"]))
+
+    def recipient(self, suite: Suite = Suite.MLKEM768_X25519) -> RecipientPublicKey:
+        return self.svc.keyring.recipient_for(suite).public_key()
+
+    def envelope(
+        self,
+        kiosk: Kiosk,
+        opened: Opened,
+        code: BookingCode,
+        live: Template,
+        id_template: Template | None,
+        *,
+        suite: Suite = Suite.MLKEM768_X25519,
+        now: float | None = None,
+        secret: bytes | None = None,
+    ) -> bytes:
+        payload = CheckinPayload(
+            stay_secret=secret or code.secret, live=live, id_template=id_template, evidence={"frames_fused": 5}
+        )
+        return seal_at_time(
+            encode_payload(payload),
+            recipient=self.recipient(suite),
+            device_key=kiosk.key,
+            kiosk_id=kiosk.kiosk_id,
+            session_id=opened.session_id,
+            nonce=opened.nonce,
+            now=now if now is not None else dt.datetime.now(dt.UTC).timestamp(),
+        )
+
+    def verify(self, body: bytes) -> Any:
+        return self.client.post("/api/v1/verify", data=body, content_type=ENVELOPE)
+
+    def checkin(self, live: Template, id_template: Template | None) -> tuple[BookingCode, Any]:
+        code = self.reservation()
+        kiosk = self.kiosk()
+        opened = self.session(kiosk, code.reference)
+        return code, self.verify(self.envelope(kiosk, opened, code, live, id_template))
+
+
+@pytest.fixture
+def actions(client: FlaskClient, svc: Service) -> Actions:
+    return Actions(client, svc)

@@ -1,0 +1,37 @@
+"""The audit log is a hash chain: every action appends, an edit is found and named."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from service.audit import verify_chain
+from service.models import AuditEntry
+from tests.service.conftest import Actions, near, random_template
+
+
+def test_checkin_and_checkout_are_audited_without_biometric_data(actions: Actions) -> None:
+    reference = random_template(21)
+    code, _answer = actions.checkin(near(reference, 0.01), reference)
+    actions.client.post(f"/pms/v1/reservations/{code.reference}/checkout", headers=actions.pms)
+    with actions.svc.db.transaction() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        actions_seen = [e.action for e in entries]
+        assert {"stay.create", "kiosk.register", "checkin.session.open", "checkin.verify", "stay.checkout"} <= set(
+            actions_seen
+        )
+        text = " ".join(e.details for e in entries)
+        assert str(round(float(reference.vector[0]), 4)) not in text
+        assert code.secret.hex() not in text
+        assert verify_chain(session).ok
+
+
+def test_an_edited_entry_is_named(actions: Actions) -> None:
+    actions.checkin(random_template(1), random_template(2))
+    with actions.svc.db.transaction() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        victim = entries[len(entries) // 2]
+        victim.details = victim.details.replace("rejected", "accepted") if "rejected" in victim.details else '{"x":1}'
+    with actions.svc.db.transaction() as session:
+        report = verify_chain(session)
+        assert not report.ok
+        assert report.first_broken == victim.id

@@ -1,0 +1,39 @@
+"""Settings come from LETHE_* variables, are bounded, and unknown keys fail loudly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lethe.config import ConfigError
+from service.settings import Settings
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = Settings.from_env({})
+    assert settings.resolved_database_url.startswith("sqlite:///")
+    assert settings.resolved_key_dir == Path("instance") / "keys"
+
+
+def test_values_are_read_and_bounded() -> None:
+    assert Settings.from_env({"LETHE_SESSION_TTL_S": "600"}).session_ttl_s == 600
+    with pytest.raises(ConfigError, match="LETHE_SESSION_TTL_S"):
+        Settings.from_env({"LETHE_SESSION_TTL_S": "5"})
+
+
+def test_unknown_key_is_rejected_but_kiosk_and_shared_keys_are_not() -> None:
+    with pytest.raises(ConfigError, match="LETHE_SESSION_TTL"):
+        Settings.from_env({"LETHE_SESSION_TTL": "600"})
+    Settings.from_env({"LETHE_KIOSK_BACKEND": "dlib", "LETHE_DATA_MIRROR": "/x", "LETHE_TEST_DATABASE_URL": "x"})
+
+
+def test_secret_from_file_and_from_systemd_credentials(tmp_path: Path) -> None:
+    secret = tmp_path / "db-url"
+    secret.write_text("postgresql+psycopg://app@db/lethe\n")
+    assert (
+        Settings.from_env({"LETHE_DATABASE_URL_FILE": str(secret)}).database_url == "postgresql+psycopg://app@db/lethe"
+    )
+    (tmp_path / "lethe_database_url").write_text("sqlite:///x.db")
+    assert Settings.from_env({"CREDENTIALS_DIRECTORY": str(tmp_path)}).database_url == "sqlite:///x.db"
+    assert "app@db" not in Settings.from_env({"LETHE_DATABASE_URL_FILE": str(secret)}).describe()
