@@ -1,0 +1,89 @@
+"""The kiosk's HTTP client for the verification service.
+
+Every request that is not a registration is signed with the device key; the
+verify request carries only the sealed envelope. Problems from the service
+become :class:`~edge.errors.ServiceProblem` with the service's stable code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from edge.errors import ServiceProblem, ServiceUnreachable
+from edge.identity import KioskIdentity
+from protocol import RecipientPublicKey, SigningKey, Suite, sign_request
+
+ENVELOPE_MEDIA_TYPE = "application/vnd.lethe.envelope"
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    session_id: uuid.UUID
+    nonce: bytes
+
+
+class ServiceClient:
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout_s
+        self._http = requests.Session()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None) -> Any:
+        try:
+            response = self._http.request(
+                method, self.base_url + path, data=body or None, headers=headers or {}, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            raise ServiceUnreachable(f"{self.base_url}: {type(exc).__name__}") from None
+        if response.status_code >= 400:
+            raise _problem(response)
+        return response.json()
+
+    def recipient_key(self, suite: Suite) -> RecipientPublicKey:
+        """The service's newest HPKE public key for ``suite``."""
+        for entry in self._request("GET", "/api/v1/keys")["hpke"]:
+            if entry["suite"] == suite.label:
+                return RecipientPublicKey(suite, base64.b64decode(entry["public_key"]))
+        raise ServiceProblem("unsupported-suite", 400, f"the service offers no {suite.label} key")
+
+    def register(self, code: str, key: SigningKey) -> uuid.UUID:
+        body = json.dumps({"code": code, "public_key": base64.b64encode(key.public_key().raw).decode()}).encode()
+        answer = self._request("POST", "/api/v1/kiosks", body=body, headers={"Content-Type": "application/json"})
+        return uuid.UUID(answer["kiosk_id"])
+
+    def open_session(self, identity: KioskIdentity, booking_reference: str) -> OpenedSession:
+        path = "/api/v1/sessions"
+        body = json.dumps({"booking_reference": booking_reference}).encode()
+        headers = sign_request(identity.key, identity.kiosk_id, "POST", path, body)
+        headers["Content-Type"] = "application/json"
+        answer = self._request("POST", path, body=body, headers=headers)
+        return OpenedSession(uuid.UUID(answer["session_id"]), base64.b64decode(answer["nonce"]))
+
+    def verify(self, envelope: bytes) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "POST", "/api/v1/verify", body=envelope, headers={"Content-Type": ENVELOPE_MEDIA_TYPE}
+        )
+        return result
+
+
+def _problem(response: requests.Response) -> ServiceProblem:
+    try:
+        body = response.json()
+        return ServiceProblem(
+            body.get("code", f"http-{response.status_code}"),
+            response.status_code,
+            body.get("title", response.reason),
+            body.get("detail"),
+            bool(body.get("retryable", False)),
+        )
+    except ValueError:
+        return ServiceProblem(f"http-{response.status_code}", response.status_code, response.reason or "error")

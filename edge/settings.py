@@ -1,0 +1,52 @@
+"""The kiosk's settings (``LETHE_KIOSK_*`` environment variables), with their bounds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lethe.config import describe, load_settings
+
+PREFIX = "LETHE_KIOSK_"
+
+
+def default_key_file() -> Path:
+    return Path.home() / ".config" / "lethe" / "kiosk.json"
+
+
+class KioskSettings(BaseModel):
+    """Every setting of the kiosk. Frozen once loaded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service_url: str = Field(default="http://127.0.0.1:8080", description="base URL of the verification service")
+    key_file: Path = Field(default_factory=default_key_file, description="the kiosk's identity (0600)")
+    backend: Literal["dlib"] = Field(default="dlib", description="face detection and embedding backend")
+    suite: Literal["mlkem768-x25519", "x25519"] = Field(default="mlkem768-x25519", description="HPKE KEM")
+    detect_width: int = Field(
+        default=640, ge=160, le=1920, description="frames wider than this are downscaled for detection (px)"
+    )
+    detect_upsample: int = Field(default=0, ge=0, le=2, description="HOG upsampling of the detection frame")
+    min_face_px: int = Field(
+        default=60, ge=20, le=2000, description="smallest accepted face width in the full frame (px)"
+    )
+    min_sharpness: float = Field(
+        default=15.0, ge=0.0, le=10000.0, description="least variance of the Laplacian of the face"
+    )
+    candidates: int = Field(default=10, ge=1, le=100, description="good frames gathered before choosing")
+    frames_to_fuse: int = Field(default=5, ge=1, le=20, description="best frames whose embeddings are averaged")
+    max_seconds: float = Field(
+        default=20.0, gt=0, le=300, description="give up when no usable face after this long (s)"
+    )
+    id_jitters: int = Field(default=3, ge=1, le=20, description="dlib re-samplings of the ID portrait")
+    http_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> KioskSettings:
+        return load_settings(cls, prefix=PREFIX, environ=environ, overrides=overrides)
+
+    def describe(self) -> str:
+        return describe(self, prefix=PREFIX)
