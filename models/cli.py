@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -32,6 +33,19 @@ def _each_model(names: tuple[str, ...]) -> list[str]:
     return list(names) or [e.name for e in load_manifest()]
 
 
+def _for_each(names: list[str], action: Callable[[str], Path], failure: str) -> None:
+    """Run ``action`` on every name, print one line each, and exit 1 if any failed."""
+    failed = 0
+    for name in names:
+        try:
+            click.echo(f"ok       {name}: {action(name)}")
+        except ArtifactError as exc:
+            failed += 1
+            click.echo(f"{failure:8} {name}: {exc}")
+    if failed:
+        raise SystemExit(1)
+
+
 @models.command("verify")
 @click.argument("names", nargs=-1)
 @click.option("--mirror", type=click.Path(file_okay=False, path_type=Path), help="Model mirror folder.")
@@ -39,15 +53,7 @@ def models_verify(names: tuple[str, ...], mirror: Path | None) -> None:
     """Check that each model (default: all) is present with the manifest's SHA-256."""
     from models.registry import model_path
 
-    failed = 0
-    for name in _each_model(names):
-        try:
-            click.echo(f"ok       {name}: {model_path(name, mirror=mirror)}")
-        except ArtifactError as exc:
-            failed += 1
-            click.echo(f"MISSING  {name}: {exc}")
-    if failed:
-        raise SystemExit(1)
+    _for_each(_each_model(names), lambda name: model_path(name, mirror=mirror), "MISSING")
 
 
 @models.command("fetch")
@@ -59,15 +65,7 @@ def models_fetch(names: tuple[str, ...], mirror: Path | None) -> None:
     """Copy each model (default: all) from the mirror, or download it; refuse a file whose hash differs."""
     from models.registry import fetch_model
 
-    failed = 0
-    for name in _each_model(names):
-        try:
-            click.echo(f"ok       {name}: {fetch_model(name, mirror=mirror)}")
-        except ArtifactError as exc:
-            failed += 1
-            click.echo(f"FAILED   {name}: {exc}")
-    if failed:
-        raise SystemExit(1)
+    _for_each(_each_model(names), lambda name: fetch_model(name, mirror=mirror), "FAILED")
 
 
 @click.group()
@@ -90,12 +88,4 @@ def media_fetch(names: tuple[str, ...], mirror: Path | None) -> None:
     """Copy each sample (default: all) from the mirror, or download it from its public URL."""
     from models.media import fetch_media, load_media
 
-    failed = 0
-    for name in names or tuple(load_media()):
-        try:
-            click.echo(f"ok       {name}: {fetch_media(name, mirror=mirror)}")
-        except ArtifactError as exc:
-            failed += 1
-            click.echo(f"FAILED   {name}: {exc}")
-    if failed:
-        raise SystemExit(1)
+    _for_each(list(names or load_media()), lambda name: fetch_media(name, mirror=mirror), "FAILED")
