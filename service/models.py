@@ -196,4 +196,14 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class PropertySetting(Base):
+    """One section of the property's settings (``service/property.py``) as validated JSON."""
+
+    __tablename__ = "property_settings"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 Index("ix_audit_log_subject", AuditEntry.subject)

@@ -1,0 +1,125 @@
+"""The property's own settings: what the hotel's managers may change at run time.
+
+Process settings (``service/settings.py``) say how the service runs; these say
+how the property works: its time zone, how long data is kept after checkout,
+the liveness policy and the consent notice. They live in the database as one
+versioned JSON document per section, validated by the models below, and every
+change is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
+
+from service import audit
+from service.models import PropertySetting, utcnow
+
+Challenge = Literal["none", "blink", "turn-left", "turn-right"]
+Language = Literal["en", "zh-Hans"]
+DEFAULT_CHALLENGE_MIX: dict[Challenge, int] = {"none": 0, "blink": 2, "turn-left": 1, "turn-right": 1}
+DEFAULT_NOTICE: dict[Language, str] = {
+    "en": (
+        "To check you in by face, this kiosk compares your face with the photo on your ID. "
+        "No photo leaves the kiosk: only an encrypted face template does, and the hotel deletes it "
+        "when you check out and gives you a signed receipt. You can check in at the front desk instead."
+    ),
+    "zh-Hans": (
+        "为了通过人脸为您办理入住，本机会将您的面部与证件照片进行比对。照片不会离开本机，只会传送加密的人脸特征模板；"
+        "您退房时酒店会将其删除，并向您提供签名的删除凭证。您也可以改到前台办理入住。"
+    ),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class General(_Section):
+    name: str = Field(default="Lethe demo hotel", min_length=1, max_length=120)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class Retention(_Section):
+    """How long after the event the retention job deletes what checkout missed."""
+
+    checkout_grace_h: int = Field(default=24, ge=0, le=24 * 30)
+    no_show_grace_h: int = Field(default=24, ge=0, le=24 * 30)
+    abandoned_session_min: int = Field(default=30, ge=5, le=24 * 60)
+
+
+class Liveness(_Section):
+    """What the service requires of the kiosk's liveness evidence before it accepts."""
+
+    require_passive: bool = True
+    passive_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    require_challenge: bool = True
+    challenge_mix: dict[Challenge, int] = Field(default_factory=lambda: dict(DEFAULT_CHALLENGE_MIX))
+
+    @field_validator("challenge_mix")
+    @classmethod
+    def _some_weight(cls, value: dict[Challenge, int]) -> dict[Challenge, int]:
+        if any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
+            raise ValueError("challenge weights must be non-negative and not all zero")
+        return value
+
+
+class ConsentNotice(_Section):
+    """The versioned consent notice the kiosk shows before any camera frame is templated."""
+
+    version: int = Field(default=1, ge=1)
+    text: dict[Language, str] = Field(default_factory=lambda: dict(DEFAULT_NOTICE))
+
+
+S = TypeVar("S", bound=_Section)
+
+SECTIONS: dict[str, type[_Section]] = {
+    "general": General,
+    "retention": Retention,
+    "liveness": Liveness,
+    "consent": ConsentNotice,
+}
+
+
+def load(session: Session, section: type[S]) -> S:
+    """Return the stored value of ``section``, or its defaults if never set."""
+    row = session.get(PropertySetting, _key(section))
+    return section() if row is None else section.model_validate_json(row.value)
+
+
+def save(session: Session, value: _Section, *, actor: str) -> None:
+    """Store ``value`` (already validated by its model) and audit the change."""
+    key = _key(type(value))
+    row = session.get(PropertySetting, key)
+    document = value.model_dump_json()
+    if row is None:
+        session.add(PropertySetting(key=key, value=document, updated_at=utcnow()))
+    else:
+        row.value = document
+        row.updated_at = utcnow()
+    audit.append(session, actor=actor, action="property.settings.update", subject=key)
+
+
+def local_time(session: Session, moment: dt.datetime) -> dt.datetime:
+    """``moment`` in the property's time zone."""
+    return moment.astimezone(ZoneInfo(load(session, General).timezone))
+
+
+def _key(section: type[_Section]) -> str:
+    for key, model in SECTIONS.items():
+        if model is section:
+            return key
+    raise KeyError(section.__name__)

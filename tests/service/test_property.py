@@ -1,0 +1,36 @@
+"""Property settings: defaults without configuration, validated changes, audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from service import property as prop
+from service.models import AuditEntry
+from tests.service.conftest import Actions
+
+
+def test_defaults_then_saved_values(actions: Actions) -> None:
+    with actions.svc.db.transaction() as session:
+        assert prop.load(session, prop.Retention).checkout_grace_h == 24
+        prop.save(session, prop.General(name="Harbour Hotel", timezone="Asia/Shanghai"), actor="staff:1")
+    with actions.svc.db.transaction() as session:
+        assert prop.load(session, prop.General).name == "Harbour Hotel"
+        noon = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)
+        assert prop.local_time(session, noon).hour == 12
+        assert (
+            session.scalars(select(AuditEntry.action).order_by(AuditEntry.id.desc())).first()
+            == "property.settings.update"
+        )
+
+
+def test_invalid_values_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        prop.General(timezone="Mars/Olympus")
+    with pytest.raises(ValidationError):
+        prop.Liveness(challenge_mix={"none": 0, "blink": 0})
+    with pytest.raises(ValidationError):
+        prop.Retention(checkout_grace_h=-1)
