@@ -3,12 +3,13 @@
 
     python3 dev.py demo    # the end-to-end check-in demo (service + kiosk on recorded video)
     python3 dev.py test    # ruff, mypy and pytest
-    python3 dev.py setup   # only create or refresh .venv
+    python3 dev.py setup   # only create or refresh .venv (and apt-get chromium for the browser tests, as root)
 
 Needs only Python 3.11+. The virtual environment lives in .venv and is
 refreshed when pyproject.toml or this file changes. dlib comes from the
 dlib-bin wheel; face-recognition is installed without its `dlib` requirement so
-nothing is ever compiled.
+nothing is ever compiled. As root on Debian it also installs the Debian
+packages the tests need (Chromium, its WebDriver and a CJK font) when missing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".lethe-setup"
 FACE_RECOGNITION = "face-recognition==1.3.0"
+# Debian packages the tests need: the staff panel's and the guest screen's tests drive the system
+# Chromium through chromedriver, and the Simplified Chinese text needs a CJK font.
+DEBIAN_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk")
 
 
 def run(*args: str | Path, **kwargs: object) -> None:
@@ -32,7 +36,25 @@ def run(*args: str | Path, **kwargs: object) -> None:
     subprocess.run([str(a) for a in args], check=True, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
 
 
+def system_packages() -> None:
+    """Install the Debian packages the tests need with apt-get, when running as root and they are missing."""
+    if not Path("/usr/bin/dpkg").exists():
+        return
+    missing = [
+        p for p in DEBIAN_PACKAGES if subprocess.run(["dpkg", "-s", p], capture_output=True, check=False).returncode
+    ]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        print(f"missing Debian packages (install them as root): {' '.join(missing)}", flush=True)
+        return
+    apt = {"DEBIAN_FRONTEND": "noninteractive"}
+    run("apt-get", "update", "-q", env=dict(os.environ) | apt)
+    run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, env=dict(os.environ) | apt)
+
+
 def setup() -> None:
+    system_packages()
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + Path(__file__).read_bytes()).hexdigest()
     if STAMP.is_file() and STAMP.read_text() == wanted:
         return

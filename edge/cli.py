@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,20 @@ def _fail(exc: Any, as_json: bool) -> None:
 
 @click.group(invoke_without_command=True)
 @click.option("--service", "service_url", help="Service base URL [LETHE_KIOSK_SERVICE_URL].")
-@click.option("--source", help="Camera index, /dev/videoN, a video file, an image or an image folder.")
+@click.option("--source", help="Camera index, /dev/videoN, picamera[:N], a video file, an image or an image folder.")
 @click.option("--id-image", type=click.Path(path_type=Path), help="The ID portrait (image file).")
-@click.option("--booking", help="The booking code from the booking QR (LETHE1.<reference>.<secret>).")
+@click.option(
+    "--booking",
+    help="The booking code (LETHE1.<reference>.<secret>); without it the booking QR is read from the camera.",
+)
+@click.option(
+    "--booking-from-camera",
+    is_flag=True,
+    help="Read the booking QR code from the camera (the default when --booking is not given).",
+)
+@click.option("--booking-source", help="Where to read the booking QR from instead of --source (camera, image, video).")
 @click.option("--key-file", type=click.Path(path_type=Path), help="Kiosk identity file [LETHE_KIOSK_KEY_FILE].")
+@click.option("--backend", type=click.Choice(["dlib", "onnx"]), help="Face backend [LETHE_KIOSK_BACKEND].")
 @click.option("--realtime", is_flag=True, help="Read a video file at its own frame rate, as a camera would deliver it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--check-config", is_flag=True, help="Print the effective settings and exit.")
@@ -51,35 +62,57 @@ def kiosk(
     source: str | None,
     id_image: Path | None,
     booking: str | None,
+    booking_from_camera: bool,
+    booking_source: str | None,
     key_file: Path | None,
+    backend: str | None,
     realtime: bool,
     as_json: bool,
     check_config: bool,
 ) -> None:
     """Check a guest in: open a session, template the ID portrait and the live face, seal, post, print the decision.
 
+    The service names an active liveness challenge per session (blink, turn left,
+    turn right or none, from the property's liveness policy); the kiosk shows its
+    instruction and checks it from landmarks, and sends it with the passive
+    liveness score inside the sealed envelope. A recorded video cannot perform a
+    challenge it was not recorded for: run those against a property whose policy
+    is passive-only (require_challenge = false).
+
     Exit status: 0 accepted, 1 rejected, 3 kiosk-side error (e.g. no face in the
     ID image), 4 service error (its problem code is printed), 2 usage.
     """
     if ctx.invoked_subcommand is not None:
         return
-    settings = _settings(service_url=service_url, key_file=key_file)
+    settings = _settings(service_url=service_url, key_file=key_file, backend=backend)
     if check_config:
         click.echo(settings.describe())
         return
-    missing = [
-        name for name, value in (("--source", source), ("--id-image", id_image), ("--booking", booking)) if not value
-    ]
+    missing = [name for name, value in (("--source", source), ("--id-image", id_image)) if not value]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)}")
+    if booking and (booking_from_camera or booking_source):
+        raise click.UsageError("give --booking, or read it from the camera (--booking-from-camera/--booking-source)")
     from edge.errors import EdgeError
     from edge.kiosk import run_checkin
 
     assert source is not None
     assert id_image is not None
-    assert booking is not None
+
+    def say(message: str) -> None:
+        if message:
+            click.echo(f"  > {message}", err=True)
+
     try:
-        outcome = run_checkin(settings, source=source, id_image=id_image, booking=booking, realtime=realtime)
+        outcome = run_checkin(
+            settings,
+            source=source,
+            id_image=id_image,
+            booking=booking,
+            booking_source=booking_source,
+            realtime=realtime,
+            on_guidance=None if as_json else say,
+        )
     except EdgeError as exc:
         _fail(exc, as_json)
         return
@@ -90,7 +123,17 @@ def kiosk(
         verdict = "ACCEPTED" if result["decision"] == "accepted" else "REJECTED"
         relation = ">=" if result["decision"] == "accepted" else "<"
         click.echo(f"Check-in {verdict} ({result['reason']})")
-        click.echo(f"  score {result['score']:.3f} {relation} threshold {result['threshold']:.3f} ({result['model']})")
+        if result.get("score") is None:
+            click.echo("  faces not compared")
+        else:
+            click.echo(
+                f"  score {result['score']:.3f} {relation} threshold {result['threshold']:.3f} ({result['model']})"
+            )
+        if "challenge" in result:
+            passed = "passed" if result["challenge_passed"] else "not passed"
+            click.echo(
+                f"  liveness: passive P(live) {result['passive_score']}, challenge {result['challenge']} {passed}"
+            )
         click.echo(
             f"  {result['frames_fused']} frames fused of {result['frames_seen']} read; "
             f"{result['seconds_to_decision']:.1f} s to decision"
@@ -121,3 +164,44 @@ def register(service_url: str, code: str, key_file: Path | None) -> None:
         client.close()
     save_identity(settings.key_file, KioskIdentity(kiosk_id, key, settings.service_url))
     click.echo(f"registered kiosk {kiosk_id}; identity in {settings.key_file}")
+
+
+@kiosk.command()
+@click.option("--source", required=True, help="Camera index, /dev/videoN, picamera[:N], a video file or images.")
+@click.option("--id-image", type=click.Path(path_type=Path), required=True, help="The ID portrait (image file).")
+@click.option("--booking-source", help="Where to read the booking QR from instead of --source.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--result-seconds", type=click.FloatRange(0, 600), default=15.0, show_default=True, help="Result shown this long."
+)
+@click.option("--key-file", type=click.Path(path_type=Path), help="Kiosk identity file [LETHE_KIOSK_KEY_FILE].")
+@click.option("--realtime", is_flag=True, help="Read a video file at its own frame rate.")
+def screen(
+    source: str,
+    id_image: Path,
+    booking_source: str | None,
+    port: int,
+    result_seconds: float,
+    key_file: Path | None,
+    realtime: bool,
+) -> None:
+    """Serve the guest's screen on http://127.0.0.1:PORT/ and check one guest in through it.
+
+    Open the page in a browser in kiosk mode. The guest shows the booking QR,
+    reads and accepts the property's consent notice (or chooses the front desk),
+    then looks at the camera. Exit status as for `lethe kiosk`.
+    """
+    from edge.screen import GuestScreen, create_screen_app, run_guest, serve
+
+    settings = _settings(key_file=key_file)
+    guest = GuestScreen()
+    server = serve(create_screen_app(guest), port)
+    click.echo(f"guest screen on http://127.0.0.1:{server.server_port}/", err=True)
+    try:
+        run_guest(guest, settings, source=source, id_image=id_image, booking_source=booking_source, realtime=realtime)
+        final = guest.state()["screen"]
+        click.echo(f"result: {final}")
+        time.sleep(result_seconds)
+    finally:
+        server.shutdown()
+    sys.exit(EXIT_ACCEPTED if final == "accepted" else EXIT_REJECTED)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
+from edge.challenge import CHALLENGES
 from edge.errors import ServiceProblem, ServiceUnreachable
 from edge.identity import KioskIdentity
 from protocol import RecipientPublicKey, SigningKey, Suite, sign_request
@@ -25,7 +26,9 @@ ENVELOPE_MEDIA_TYPE = "application/vnd.lethe.envelope"
 @dataclass(frozen=True)
 class OpenedSession:
     session_id: uuid.UUID
-    nonce: bytes
+    nonce: bytes = field(repr=False)
+    challenge: str = "none"
+    consent: dict[str, Any] | None = None
 
 
 class ServiceClient:
@@ -66,7 +69,12 @@ class ServiceClient:
         headers = sign_request(identity.key, identity.kiosk_id, "POST", path, body)
         headers["Content-Type"] = "application/json"
         answer = self._request("POST", path, body=body, headers=headers)
-        return OpenedSession(uuid.UUID(answer["session_id"]), base64.b64decode(answer["nonce"]))
+        challenge = answer.get("challenge", "none")
+        if challenge not in CHALLENGES:
+            raise ServiceProblem("unknown-challenge", 502, f"the service asked for an unknown challenge {challenge!r}")
+        return OpenedSession(
+            uuid.UUID(answer["session_id"]), base64.b64decode(answer["nonce"]), challenge, answer.get("consent")
+        )
 
     def verify(self, envelope: bytes) -> dict[str, Any]:
         result: dict[str, Any] = self._request(

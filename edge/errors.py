@@ -26,6 +26,17 @@ class InvalidBookingCodeError(EdgeError):
     guidance = "Scan the QR code from your booking confirmation, or see the front desk."
 
 
+class NoBookingQr(EdgeError):
+    code = "no-booking-qr"
+    guidance = "Hold the QR code from your booking confirmation up to the camera, or see the front desk."
+
+
+class ConsentRefused(EdgeError):
+    code = "consent-refused"
+    exit_status = 1
+    guidance = "Please see the front desk to check in."
+
+
 class SourceError(EdgeError):
     code = "source-unavailable"
     guidance = "Check that the camera is connected, or that the video file exists and is readable."
@@ -71,4 +82,5 @@ class ServiceProblem(EdgeError):
 class ServiceUnreachable(EdgeError):
     code = "service-unreachable"
     exit_status = 4
+    retryable = True
     guidance = "The check-in service cannot be reached; try again in a moment or see the front desk."

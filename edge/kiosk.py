@@ -1,27 +1,60 @@
 """The headless kiosk: one guest's check-in from booking code to decision.
 
-Stages, in order: parse the booking code → open a session with the service →
-template the ID portrait → capture and fuse the live template → seal, sign and
-post → report the decision. Frames and templates stay in memory.
+Stages, in order: parse the booking code → open a session with the service
+(which names the liveness challenge) → template the ID portrait → capture:
+quality gate, passive liveness and the challenge, then fuse the live template →
+seal the template and the liveness evidence (bound to the session nonce), sign
+and post → report the decision. Frames and templates stay in memory.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from edge.backends import create_backend
 from edge.capture import LiveCapture
 from edge.client import ServiceClient
-from edge.errors import InvalidBookingCodeError
+from edge.errors import ConsentRefused, InvalidBookingCodeError
 from edge.identity import load_identity
 from edge.idrecord import id_template_from_image
+from edge.landmarks import LandmarkModel
+from edge.liveness import MODEL_NAME, PassiveLiveness
+from edge.qr import read_booking
 from edge.settings import KioskSettings
-from edge.sources import open_source
+from edge.sources import FrameSource, Image, TappedSource, open_source
 from models import load_manifest
-from protocol import CheckinPayload, InvalidBookingCode, Suite, encode_payload, parse_booking_code, seal
+from protocol import (
+    CheckinPayload,
+    InvalidBookingCode,
+    LivenessEvidence,
+    Suite,
+    encode_payload,
+    parse_booking_code,
+    seal,
+)
+
+
+class GuestScreenHooks(Protocol):
+    """What the guest's screen (``edge/screen.py``) needs from a check-in run."""
+
+    def step(self, screen: str, **details: Any) -> None: ...
+
+    def show_frame(self, image: Image) -> None: ...
+
+    def cancelled(self) -> bool: ...
+
+    def ask_consent(self, notice: Mapping[str, Any] | None) -> int:
+        """Block until the guest accepts (return the notice version) or refuses (raise ConsentRefused)."""
+        ...
+
+
+def _check_cancelled(screen: GuestScreenHooks | None) -> None:
+    if screen is not None and screen.cancelled():
+        raise ConsentRefused("the guest chose the front desk")
 
 
 @dataclass(frozen=True)
@@ -30,39 +63,110 @@ class CheckinOutcome:
     frames_seen: int
     frames_fused: int
     seconds_to_decision: float
+    seconds_from_first_frame: float
+    liveness: LivenessEvidence | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return self.decision | {
-            "frames_seen": self.frames_seen,
-            "frames_fused": self.frames_fused,
-            "seconds_to_decision": round(self.seconds_to_decision, 3),
-        }
+        extra: dict[str, Any] = {}
+        if self.liveness is not None:
+            score = self.liveness.passive_score
+            extra = {
+                "passive_score": None if score is None else round(score, 3),
+                "challenge": self.liveness.challenge,
+                "challenge_passed": self.liveness.challenge_passed,
+            }
+        return (
+            self.decision
+            | {
+                "frames_seen": self.frames_seen,
+                "frames_fused": self.frames_fused,
+                "seconds_to_decision": round(self.seconds_to_decision, 3),
+                "seconds_from_first_frame": round(self.seconds_from_first_frame, 3),
+            }
+            | extra
+        )
+
+
+def backend_options(settings: KioskSettings) -> dict[str, Any]:
+    """The options the chosen backend's factory takes from the settings."""
+    if settings.backend == "onnx":
+        return {"embedder": settings.onnx_embedder, "threads": settings.onnx_threads}
+    return {}
 
 
 def run_checkin(
-    settings: KioskSettings, *, source: str, id_image: Path, booking: str, realtime: bool = False
+    settings: KioskSettings,
+    *,
+    source: str,
+    id_image: Path,
+    booking: str | None,
+    booking_source: str | None = None,
+    realtime: bool = False,
+    on_guidance: Callable[[str], None] | None = None,
+    screen: GuestScreenHooks | None = None,
 ) -> CheckinOutcome:
-    """Check one guest in. Raises an :class:`~edge.errors.EdgeError` for anything but a decision."""
+    """Check one guest in. Raises an :class:`~edge.errors.EdgeError` for anything but a decision.
+
+    Without ``booking``, the booking QR code is read from ``booking_source``
+    (default: ``source``, opened once for the QR and again for the face).
+    ``on_guidance`` is told what to say to the guest while capturing;
+    ``screen`` (the guest's screen) sees every frame, is told each step, asks
+    the guest for consent once the session is open, and can stop the run.
+    """
+
+    def opened(spec: str) -> FrameSource:
+        inner = open_source(spec, realtime=realtime)
+        return inner if screen is None else TappedSource(inner, screen.show_frame, screen.cancelled)
+
     started = time.monotonic()
-    try:
-        code = parse_booking_code(booking)
-    except InvalidBookingCode as exc:
-        raise InvalidBookingCodeError(str(exc)) from None
+    if booking is not None:
+        try:
+            code = parse_booking_code(booking)
+        except InvalidBookingCode as exc:
+            raise InvalidBookingCodeError(str(exc)) from None
+    else:
+        if on_guidance is not None:
+            on_guidance("Please show the QR code from your booking confirmation.")
+        if screen is not None:
+            screen.step("scan")
+        with opened(booking_source or source) as qr_frames:
+            code = read_booking(qr_frames, max_seconds=settings.max_seconds)
+        _check_cancelled(screen)
     identity = load_identity(settings.key_file)
-    backend = create_backend(settings.backend)
+    backend = create_backend(settings.backend, **backend_options(settings))
     threshold = load_manifest().threshold(backend.model_id)
+    landmarks = LandmarkModel()
+    passive = PassiveLiveness() if settings.passive_liveness else None
     client = ServiceClient(settings.service_url, timeout_s=settings.http_timeout_s)
     try:
         recipient = client.recipient_key(Suite.from_label(settings.suite))
         session = client.open_session(identity, code.reference)
+        evidence: dict[str, Any] = {"id_source": "image"}
+        if screen is not None:
+            evidence["consent_version"] = screen.ask_consent(session.consent)
+            screen.step("id")
         id_template = id_template_from_image(backend, id_image, jitters=settings.id_jitters)
-        with open_source(source, realtime=realtime) as frames:
-            capture = LiveCapture(backend, settings, match_threshold=threshold).run(frames)
+        capturer = LiveCapture(backend, settings, match_threshold=threshold, landmarks=landmarks, passive=passive)
+        if screen is not None:
+            screen.step("face", challenge=session.challenge)
+        with opened(source) as frames:
+            first_frame = time.monotonic()
+            capture = capturer.run(frames, challenge=session.challenge, on_guidance=on_guidance)
+        _check_cancelled(screen)
+        liveness = LivenessEvidence(
+            passive_score=capture.passive.score if capture.passive else None,
+            passive_model=MODEL_NAME if capture.passive else None,
+            frames=capture.passive.frames if capture.passive else 0,
+            challenge=session.challenge,
+            challenge_passed=capture.challenge_passed,
+            nonce=session.nonce,
+        )
         payload = CheckinPayload(
             stay_secret=code.secret,
             live=capture.template,
             id_template=id_template,
-            evidence=capture.evidence() | {"id_source": "image"},
+            evidence=capture.evidence() | evidence,
+            liveness=liveness,
         )
         envelope = seal(
             encode_payload(payload),
@@ -72,7 +176,12 @@ def run_checkin(
             session_id=session.session_id,
             nonce=session.nonce,
         )
+        if screen is not None:
+            screen.step("sending")
         decision = client.verify(envelope)
     finally:
         client.close()
-    return CheckinOutcome(decision, capture.frames_seen, capture.frames_fused, time.monotonic() - started)
+    done = time.monotonic()
+    return CheckinOutcome(
+        decision, capture.frames_seen, capture.frames_fused, done - started, done - first_frame, liveness
+    )

@@ -24,7 +24,11 @@ class KioskSettings(BaseModel):
 
     service_url: str = Field(default="http://127.0.0.1:8080", description="base URL of the verification service")
     key_file: Path = Field(default_factory=default_key_file, description="the kiosk's identity (0600)")
-    backend: Literal["dlib"] = Field(default="dlib", description="face detection and embedding backend")
+    backend: Literal["dlib", "onnx"] = Field(default="dlib", description="face detection and embedding backend")
+    onnx_embedder: Literal["sface-2021dec", "mobilefacenet-112"] = Field(
+        default="sface-2021dec", description="embedder of the onnx backend (a model id in the manifest)"
+    )
+    onnx_threads: int = Field(default=1, ge=1, le=64, description="onnxruntime and OpenCV threads (onnx backend)")
     suite: Literal["mlkem768-x25519", "x25519"] = Field(default="mlkem768-x25519", description="HPKE KEM")
     detect_width: int = Field(
         default=640, ge=160, le=1920, description="frames wider than this are downscaled for detection (px)"
@@ -35,6 +39,15 @@ class KioskSettings(BaseModel):
     )
     min_sharpness: float = Field(
         default=15.0, ge=0.0, le=10000.0, description="least variance of the Laplacian of the face"
+    )
+    min_inter_eye_px: float = Field(
+        default=20.0, ge=0.0, le=1000.0, description="least distance between the eye centres in the full frame (px)"
+    )
+    max_pose_deg: float = Field(
+        default=30.0, gt=0.0, le=90.0, description="largest head yaw or pitch accepted for templating (degrees)"
+    )
+    passive_liveness: bool = Field(
+        default=True, description="score each good frame with the passive liveness models (MiniFASNet)"
     )
     candidates: int = Field(default=10, ge=1, le=100, description="good frames gathered before choosing")
     frames_to_fuse: int = Field(default=5, ge=1, le=20, description="best frames whose embeddings are averaged")

@@ -8,11 +8,11 @@ only; nothing here writes to disk.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self, cast
+from typing import Any, Protocol, Self, cast
 
 import cv2
 import numpy as np
@@ -113,6 +113,59 @@ class WebcamSource(_CaptureSource):
             index += 1
 
 
+class PiCameraSource:
+    """The Raspberry Pi camera through picamera2, an optional dependency present only on a Pi.
+
+    Frames come from the ``main`` stream as ``RGB888``, which picamera2 lays out
+    as B, G, R: OpenCV's order. Each frame is copied out of its request inside
+    ``captured_request()``, so the camera buffer goes back at once; leaving the
+    with-block stops and closes the camera.
+    """
+
+    def __init__(self, camera: int = 0, *, size: tuple[int, int] = (1280, 720)) -> None:
+        self._camera_number = camera
+        self._size = size
+        self._camera: Any = None
+        self.description = f"Raspberry Pi camera {camera}"
+
+    def __enter__(self) -> Self:
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise SourceError(
+                "the Raspberry Pi camera needs picamera2, which is not installed "
+                "(on Raspberry Pi OS: sudo apt install python3-picamera2, in a venv with --system-site-packages)"
+            ) from None
+        camera = Picamera2(self._camera_number)
+        try:
+            camera.configure(camera.create_video_configuration(main={"size": self._size, "format": "RGB888"}))
+            camera.start()
+        except Exception as exc:
+            camera.close()
+            raise SourceError(f"cannot start {self.description}: {exc}") from None
+        self._camera = camera
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._camera is not None:
+            camera, self._camera = self._camera, None
+            try:
+                camera.stop()
+            finally:
+                camera.close()
+
+    def frames(self) -> Iterator[Frame]:
+        if self._camera is None:
+            raise SourceError(f"{self.description} is not open; use it in a with-block")
+        started = time.monotonic()
+        index = 0
+        while self._camera is not None:
+            with self._camera.captured_request() as request:
+                image = cast(Image, np.array(request.make_array("main")[:, :, :3], dtype=np.uint8))
+            yield Frame(image, index, time.monotonic() - started)
+            index += 1
+
+
 class ImageSource:
     """One image file, or every image in a folder (sorted by name), as frames one second apart."""
 
@@ -138,6 +191,32 @@ class ImageSource:
             yield Frame(read_image(path), index, float(index))
 
 
+class TappedSource:
+    """Another source whose frames are also shown to ``on_frame`` (the screen's preview), until ``stopped()``."""
+
+    def __init__(self, inner: FrameSource, on_frame: Callable[[Image], None], stopped: Callable[[], bool]) -> None:
+        self._inner = inner
+        self._on_frame = on_frame
+        self._stopped = stopped
+        self.description = inner.description
+
+    def __enter__(self) -> Self:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._inner.__exit__(exc_type, exc, tb)
+
+    def frames(self) -> Iterator[Frame]:
+        for frame in self._inner.frames():
+            if self._stopped():
+                return
+            self._on_frame(frame.image)
+            yield frame
+
+
 def read_image(path: Path) -> Image:
     """Read an image file as BGR; raise :class:`SourceError` if it cannot be decoded."""
     data = np.fromfile(path, dtype=np.uint8) if path.is_file() else np.empty(0, np.uint8)
@@ -148,7 +227,16 @@ def read_image(path: Path) -> Image:
 
 
 def open_source(spec: str, *, realtime: bool = False) -> FrameSource:
-    """Choose a source from a command-line spec: a camera index, ``/dev/video*``, an image or folder, or a video."""
+    """Choose a source from a command-line spec.
+
+    A camera index (``0``), a V4L2 device (``/dev/video0``), the Raspberry Pi
+    camera (``picamera`` or ``picamera:N``), an image file or folder, or a video file.
+    """
+    if spec == "picamera" or spec.startswith("picamera:"):
+        number = spec.partition(":")[2] or "0"
+        if not number.isdigit():
+            raise SourceError(f"bad camera number in {spec!r}")
+        return PiCameraSource(int(number))
     if spec.isdigit():
         return WebcamSource(int(spec))
     if spec.startswith("/dev/video"):

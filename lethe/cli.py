@@ -7,10 +7,16 @@ import logging
 import click
 
 from edge.cli import kiosk
-from lethe import __version__
+from lethe import __version__, bench_service
+from lethe.bench import bench
+from lethe.bench_kiosk import kiosk as bench_kiosk
+from lethe.booking import booking
 from lethe.demo import demo
+from lethe.eval import evaluate
 from models.cli import media, models
 from service.cli import db, device, integration, receipt, serve
+from service.cli_admin import audit, keys, purge, reservations, stay
+from service.panel.cli import staff
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,11 +24,16 @@ from service.cli import db, device, integration, receipt, serve
 def main() -> None:
     """Lethe: privacy-preserving face check-in for hotels.
 
-    Service side: serve, db, device, integration, receipt. Kiosk side: kiosk.
-    Both: models, media. Try it all at once: demo.
+    Service side: serve, db, device, integration, receipt, stay, purge, audit, keys,
+    reservations, staff, booking. Kiosk side: kiosk.
+    Both: models, media. Measurements: eval, bench. Try it all at once: demo.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (serve, db, device, integration, receipt, kiosk, models, media, demo):
+for command in (serve, db, device, integration, receipt, kiosk, models, media, demo, evaluate, booking, bench, staff):
     main.add_command(command)
+for command in (stay, purge, audit, keys, reservations):  # operator commands (service/cli_admin.py)
+    main.add_command(command)
+for command in (bench_kiosk, *bench_service.COMMANDS):  # lethe bench kiosk | verify | purge
+    bench.add_command(command)

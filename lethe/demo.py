@@ -110,6 +110,11 @@ def _show_decision(label: str, result: dict[str, Any]) -> None:
     if "error" in result:
         click.echo(f"  {label}: ERROR {result['error']['code']}: {result['error']['detail']}")
         return
+    if result.get("score") is None:
+        click.echo(
+            f"  {label}: {result['decision'].upper()} ({result['reason']}), {result['seconds_to_decision']:.1f} s"
+        )
+        return
     relation = ">=" if result["decision"] == "accepted" else "<"
     click.echo(
         f"  {label}: {result['decision'].upper()} ({result['reason']}) — score {result['score']:.3f} "
@@ -131,6 +136,7 @@ def demo(instance: Path) -> None:
     import requests
 
     from models import MediaError, media_path
+    from service import property as prop
     from service.cli import load_service_settings, open_database, prepare
     from service.integrations import create_integration
     from service.kiosks import create_enrolment_code
@@ -157,6 +163,8 @@ def demo(instance: Path) -> None:
     with database.transaction() as session:
         api_key = create_integration(session, name=f"demo-pms-{now:%Y%m%d%H%M%S%f}", actor="demo")
         code = create_enrolment_code(session, kiosk_name="Demo kiosk", ttl_s=300, actor="demo", now=now).code
+        # A recorded video cannot perform a challenge chosen at random: the demo property is passive-only.
+        prop.save(session, prop.Liveness(require_challenge=False), actor="demo")
     database.dispose()
 
     with running_service(env, free_port()) as url:

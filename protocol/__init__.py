@@ -8,7 +8,7 @@ from protocol.booking import BookingCode, new_stay_secret, parse_booking_code, s
 from protocol.envelope import Envelope, Header, open_envelope, parse_envelope, seal, seal_at_time
 from protocol.errors import InvalidBookingCode, InvalidEnvelope, InvalidSignature, InvalidTemplate, ProtocolError
 from protocol.keys import DEFAULT_SUITE, RecipientPrivateKey, RecipientPublicKey, SigningKey, Suite, VerifyKey
-from protocol.payload import CheckinPayload, canonical_json, decode_payload, encode_payload
+from protocol.payload import CheckinPayload, LivenessEvidence, canonical_json, decode_payload, encode_payload
 from protocol.receipt import sign_receipt, verify_receipt
 from protocol.request import parse_request_headers, sign_request, verify_request
 from protocol.template import Template, decode_template, encode_template
@@ -23,6 +23,7 @@ __all__ = [
     "InvalidEnvelope",
     "InvalidSignature",
     "InvalidTemplate",
+    "LivenessEvidence",
     "ProtocolError",
     "RecipientPrivateKey",
     "RecipientPublicKey",

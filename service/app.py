@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
 from models.registry import load_manifest
-from service import keyring, problems
-from service.api import health, kiosk, pms
+from service import keyring, keys, limits, logs, metrics, panel, problems, replay, schedule
+from service.api import health, kiosk, openapi, pms
 from service.context import EXTENSION, Service
 from service.db import Database
 from service.settings import Settings
@@ -27,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(instance))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    logging.getLogger("service").setLevel(settings.log_level)
+    logs.init_app(app, settings)
     app.extensions[EXTENSION] = Service(
         settings=settings,
         db=Database(settings.resolved_database_url),
@@ -35,6 +33,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         manifest=load_manifest(),
     )
     problems.init_app(app)
-    for blueprint in (health.bp, kiosk.bp, pms.bp):
+    replay.init_app(app, settings)
+    keys.init_app(app)
+    metrics.init_app(app)
+    limits.init_app(app, settings)
+    for blueprint in (health.bp, kiosk.bp, pms.bp, openapi.bp):
         app.register_blueprint(blueprint)
+    panel.init_app(app)
+    schedule.start(app, settings.purge_interval_s)
     return app

@@ -54,6 +54,41 @@ def append(
     return entry
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One entry for :func:`append_many`."""
+
+    actor: str
+    action: str
+    subject: str | None = None
+    details: Mapping[str, Scalar] | None = None
+
+
+def append_many(session: Session, pending: list[Pending], *, at: dt.datetime | None = None) -> int:
+    """Append several entries in one go (one lookup of the chain's end); returns how many."""
+    if not pending:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+    prev = session.scalars(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first() or GENESIS
+    when = at or utcnow()
+    rows = []
+    for item in pending:
+        entry = AuditEntry(
+            at=when,
+            actor=item.actor,
+            action=item.action,
+            subject=item.subject,
+            details=json.dumps(_check_details(item.details or {}), sort_keys=True, separators=(",", ":")),
+            prev_hash=prev,
+        )
+        entry.hash = prev = entry_hash(entry)
+        rows.append(entry)
+    session.add_all(rows)
+    session.flush()
+    return len(rows)
+
+
 def entry_hash(entry: AuditEntry) -> str:
     body = {
         "at": entry.at.astimezone(dt.UTC).isoformat(),

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -32,7 +33,7 @@ from protocol import (
     secret_fingerprint,
 )
 from protocol.vault import decrypt_template, derive_data_key, encrypt_template, unwrap_key_seed
-from service import audit
+from service import audit, liveness, lockout
 from service.errors import (
     BookingSecretMismatch,
     InvalidEnvelopeError,
@@ -50,6 +51,7 @@ from service.models import CheckinAttempt, CheckinSession, Kiosk, Stay, StayKey,
 from service.reservations import ACTIVE, stay_by_reference
 
 log = logging.getLogger(__name__)
+LAST_SEEN_RESOLUTION = dt.timedelta(seconds=30)  # a kiosk's last-seen time is kept to this precision
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,14 @@ def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.date
     stay = stay_by_reference(session, reference)
     if stay.status not in ACTIVE:
         raise StayNotActive()
+    lockout.check_not_locked(stay)
     checkin = CheckinSession(
         id=str(uuid.uuid4()),
         stay_id=stay.id,
         kiosk_id=kiosk.id,
         nonce=secrets.token_bytes(32),
         expires_at=now + dt.timedelta(seconds=ttl_s),
+        challenge=liveness.choose_challenge(session),
     )
     session.add(checkin)
     audit.append(session, actor=f"kiosk:{kiosk.id}", action="checkin.session.open", subject=stay.id)
@@ -100,8 +104,13 @@ def verify(
     *,
     now: dt.datetime,
     skew_s: int,
+    limit: Callable[[str, str], None] | None = None,
 ) -> Verification:
-    """Verify one sealed envelope; see the module docstring for the steps."""
+    """Verify one sealed envelope; see the module docstring for the steps.
+
+    ``limit(scope, identity)``, when given, is called with ``("kiosk", id)`` once the
+    envelope's device signature holds, and may raise ``rate-limited``.
+    """
     try:
         envelope = parse_envelope(body)
     except InvalidEnvelope as exc:
@@ -115,15 +124,26 @@ def verify(
     except InvalidEnvelope as exc:
         log.info("envelope from kiosk %s refused: %s", kiosk.id, exc.reason)
         raise InvalidEnvelopeError() from None
+    if limit is not None:
+        limit("kiosk", kiosk.id)
     check_fresh(header.timestamp_ms, now, skew_s)
     checkin = _consume_session(session, kiosk, header.session_id, header.nonce, now)
-    kiosk.last_seen_at = now
+    if kiosk.last_seen_at is None or now - kiosk.last_seen_at > LAST_SEEN_RESOLUTION:
+        kiosk.last_seen_at = now
     stay = session.get_one(Stay, checkin.stay_id)
     if stay.status not in ACTIVE:
         raise StayNotActive()
+    lockout.check_not_locked(stay)
     if secret_fingerprint(payload.stay_secret) != stay.secret_fingerprint:
         result = Verification(checkin.id, "rejected", "booking-secret-mismatch", problem=BookingSecretMismatch())
         _record(session, stay, kiosk, result, now)
+        lockout.note_failure(session, stay, actor=f"kiosk:{kiosk.id}", now=now)
+        return result
+    if (failure := liveness.failure(session, checkin, payload.liveness)) is not None:
+        log.info("check-in session %s: liveness failed: %s", checkin.id, failure)
+        result = Verification(checkin.id, "rejected", "liveness-failed")
+        _record(session, stay, kiosk, result, now)
+        lockout.note_failure(session, stay, actor=f"kiosk:{kiosk.id}", now=now)
         return result
     stay_key = session.get(StayKey, stay.id)
     if stay_key is None:
@@ -148,7 +168,21 @@ def verify(
         stay.status = "checked_in"
         stay.checked_in_at = stay.checked_in_at or now
     _record(session, stay, kiosk, result, now)
+    if not match.is_match:
+        lockout.note_failure(session, stay, actor=f"kiosk:{kiosk.id}", now=now)
     return result
+
+
+def end_session(session: Session, kiosk: Kiosk, session_id: str, *, now: dt.datetime) -> CheckinSession:
+    """Close an open session of ``kiosk`` unused (``ended``); raise ``unknown-session`` or ``replayed-envelope``."""
+    checkin = session.scalars(select(CheckinSession).where(CheckinSession.id == session_id).with_for_update()).first()
+    if checkin is None or checkin.kiosk_id != kiosk.id:
+        raise UnknownSession()
+    if checkin.status != "open":
+        raise ReplayedEnvelope("the session is already used or closed")
+    checkin.status = "ended"
+    checkin.used_at = now
+    return checkin
 
 
 def _consume_session(

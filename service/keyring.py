@@ -82,9 +82,16 @@ def add_key(key_dir: Path, kind: str) -> KeyFile:
     now = dt.datetime.now(dt.UTC)
     record = {"kind": kind, "key_id": key_id, "created": now.isoformat(), "secret": base64.b64encode(secret).decode()}
     path = key_dir / f"{kind}-{key_id}.key"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    partial = key_dir / f".{kind}-{key_id}.partial"  # renamed into place whole: readers never see half a key
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(record, f)
+        f.flush()
+        os.fsync(f.fileno())
+    if path.exists():
+        partial.unlink()
+        raise KeyringError(f"{path.name} exists")
+    os.rename(partial, path)
     return KeyFile(kind, key_id, now, secret)
 
 

@@ -8,8 +8,9 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,12 +21,22 @@ from service.errors import (
     BadRequest,
     InvalidEnrolmentCode,
     InvalidRequestSignature,
-    KioskNotActive,
+    InvalidTransition,
+    KioskRevoked,
+    KioskSuspended,
+    NotFound,
+    ReasonRequired,
     ReplayedRequest,
     StaleRequest,
     UnknownKiosk,
 )
-from service.models import EnrolmentCode, Kiosk, RequestNonce
+
+if TYPE_CHECKING:
+    from service.replay import ReplayCache
+
+from service.models import CheckinSession, EnrolmentCode, Kiosk, RequestNonce
+
+ACTIVE, SUSPENDED, REVOKED = "active", "suspended", "revoked"
 
 
 def _hash_code(code: str) -> str:
@@ -68,13 +79,127 @@ def register_kiosk(session: Session, *, code: str, public_key: bytes, now: dt.da
 
 
 def active_kiosk(session: Session, kiosk_id: uuid.UUID | str) -> Kiosk:
-    """Return the kiosk if it exists and is active; raise ``unknown-kiosk`` or ``kiosk-not-active``."""
+    """Return the kiosk if it exists and is active; raise ``unknown-kiosk``, ``kiosk-suspended`` or ``kiosk-revoked``.
+
+    The status is read in the request's own transaction, so a suspension or a
+    revocation takes effect for the very next request, on every worker.
+    """
     kiosk = session.get(Kiosk, str(kiosk_id))
     if kiosk is None:
         raise UnknownKiosk()
-    if kiosk.status != "active":
-        raise KioskNotActive()
+    if kiosk.status == SUSPENDED:
+        raise KioskSuspended()
+    if kiosk.status != ACTIVE:
+        raise KioskRevoked()
     return kiosk
+
+
+# -- lifecycle (CLI and staff panel) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KioskInfo:
+    """What staff see of a kiosk: never its key material beyond the key id."""
+
+    id: str
+    name: str
+    status: str
+    key_id: str
+    created_at: dt.datetime
+    last_seen_at: dt.datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "key_id": self.key_id,
+            "created_at": self.created_at.isoformat(),
+            "last_seen_at": self.last_seen_at.isoformat() if self.last_seen_at else None,
+        }
+
+
+def _info(kiosk: Kiosk) -> KioskInfo:
+    return KioskInfo(
+        id=kiosk.id,
+        name=kiosk.name,
+        status=kiosk.status,
+        key_id=VerifyKey(kiosk.public_key).key_id.hex(),
+        created_at=kiosk.created_at,
+        last_seen_at=kiosk.last_seen_at,
+    )
+
+
+def require_reason(reason: str | None) -> str:
+    """Return ``reason`` stripped; raise ``reason-required`` when it is blank or too long."""
+    text = (reason or "").strip()
+    if not text:
+        raise ReasonRequired()
+    if len(text) > audit.MAX_DETAIL_LENGTH:
+        raise ReasonRequired(f"the reason must be at most {audit.MAX_DETAIL_LENGTH} characters")
+    return text
+
+
+def list_kiosks(session: Session, *, status: str | None = None) -> list[KioskInfo]:
+    """Every registered kiosk (optionally only those with ``status``), oldest first."""
+    query = select(Kiosk).order_by(Kiosk.created_at, Kiosk.id)
+    if status is not None:
+        query = query.where(Kiosk.status == status)
+    return [_info(k) for k in session.scalars(query)]
+
+
+def _kiosk_for_update(session: Session, kiosk_id: str) -> Kiosk:
+    kiosk = session.scalars(select(Kiosk).where(Kiosk.id == str(kiosk_id)).with_for_update()).first()
+    if kiosk is None:
+        raise NotFound(f"no kiosk has id {kiosk_id}")
+    return kiosk
+
+
+def _transition(
+    session: Session, kiosk_id: str, *, allowed_from: tuple[str, ...], to: str, action: str, actor: str, reason: str
+) -> KioskInfo:
+    reason = require_reason(reason)
+    kiosk = _kiosk_for_update(session, kiosk_id)
+    if kiosk.status not in allowed_from:
+        raise InvalidTransition(f"the kiosk is {kiosk.status}; cannot {action.rsplit('.', 1)[-1]} it")
+    previous, kiosk.status = kiosk.status, to
+    audit.append(
+        session, actor=actor, action=action, subject=kiosk.id, details={"from": previous, "to": to, "reason": reason}
+    )
+    return _info(kiosk)
+
+
+def suspend_kiosk(session: Session, kiosk_id: str, *, actor: str, reason: str) -> KioskInfo:
+    """Suspend an active kiosk: its next request is refused with ``kiosk-suspended``."""
+    return _transition(
+        session, kiosk_id, allowed_from=(ACTIVE,), to=SUSPENDED, action="kiosk.suspend", actor=actor, reason=reason
+    )
+
+
+def resume_kiosk(session: Session, kiosk_id: str, *, actor: str, reason: str) -> KioskInfo:
+    """Resume a suspended kiosk (a revoked one can only register again)."""
+    return _transition(
+        session, kiosk_id, allowed_from=(SUSPENDED,), to=ACTIVE, action="kiosk.resume", actor=actor, reason=reason
+    )
+
+
+def revoke_kiosk(session: Session, kiosk_id: str, *, actor: str, reason: str) -> KioskInfo:
+    """Revoke a kiosk for good: refused with ``kiosk-revoked``; its open check-in sessions are closed."""
+    info = _transition(
+        session,
+        kiosk_id,
+        allowed_from=(ACTIVE, SUSPENDED),
+        to=REVOKED,
+        action="kiosk.revoke",
+        actor=actor,
+        reason=reason,
+    )
+    session.execute(
+        update(CheckinSession)
+        .where(CheckinSession.kiosk_id == info.id, CheckinSession.status == "open")
+        .values(status="revoked")
+    )
+    return info
 
 
 def check_fresh(timestamp_ms: int, now: dt.datetime, skew_s: int) -> None:
@@ -91,8 +216,12 @@ def authenticate_request(
     body: bytes,
     now: dt.datetime,
     skew_s: int,
+    replay: ReplayCache | None = None,
 ) -> Kiosk:
-    """Authenticate a signed kiosk request: known active kiosk, valid signature, fresh, not replayed."""
+    """Authenticate a signed kiosk request: known active kiosk, valid signature, fresh, not replayed.
+
+    Nonces go to ``replay`` (``service/replay.py``) or, by default, the database.
+    """
     try:
         signed: SignedRequest = parse_request_headers(headers)
     except InvalidSignature:
@@ -103,7 +232,11 @@ def authenticate_request(
     except InvalidSignature:
         raise InvalidRequestSignature() from None
     check_fresh(signed.timestamp_ms, now, skew_s)
-    remember_nonce(session, f"{kiosk.id}:{signed.nonce}", now=now, ttl_s=2 * skew_s)
+    key = f"{kiosk.id}:{signed.nonce}"
+    if replay is None:
+        remember_nonce(session, key, now=now, ttl_s=2 * skew_s)
+    else:
+        replay.remember(session, key, now=now, ttl_s=2 * skew_s)
     kiosk.last_seen_at = now
     return kiosk
 

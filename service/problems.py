@@ -24,6 +24,7 @@ HTTP_CODES = {
     405: "method-not-allowed",
     413: "payload-too-large",
     415: "unsupported-media-type",
+    429: "rate-limited",
 }
 RETRY_AFTER_S = 2
 
@@ -39,7 +40,7 @@ def problem(status: int, code: str, title: str, detail: str | None = None, **ext
 def _from_lethe(err: LetheError) -> Response:
     response = problem(err.status, err.code, err.title, err.detail, retryable=err.retryable, **err.extra)
     if err.retryable:
-        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        response.headers["Retry-After"] = str(err.extra.get("retry_after", RETRY_AFTER_S))
     return response
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from service.app import create_app
 from service.settings import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -24,10 +28,42 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
+        from service.app import create_app  # in the worker, after the metrics folder is set
+
         return create_app(self._settings)
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def metrics_folder() -> str:
+    """A fresh folder for the workers' metric files (prometheus-client multiprocess mode)."""
+    folder = tempfile.mkdtemp(prefix="lethe-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    try:  # if prometheus_client was imported before, make metrics created from now on multiprocess ones
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    except ImportError:  # pragma: no cover
+        pass
+    return folder
+
+
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    if os.environ.get(MULTIPROC_ENV):  # the operator's own folder: theirs to clean
+        _run(settings, host=host, port=port, workers=workers)
+        return
+    folder = metrics_folder()
+    try:
+        _run(settings, host=host, port=port, workers=workers)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     GunicornServer(
         settings,
         {
@@ -39,5 +75,6 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
             "accesslog": None,
             "errorlog": "-",
             "loglevel": settings.log_level.lower(),
+            "child_exit": _child_exit,
         },
     ).run()

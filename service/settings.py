@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lethe.config import describe, load_settings
 
@@ -31,6 +31,28 @@ class Settings(BaseModel):
     enrolment_code_ttl_s: int = Field(default=900, ge=60, le=86400, description="lifetime of a kiosk enrolment code")
     max_body_bytes: int = Field(default=65536, ge=4096, le=1 << 20, description="largest accepted request body")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    redis_url: str = Field(default="", description="Redis URL for the replay cache and rate limits; empty: database")
+    redis_prefix: str = Field(default="lethe:", max_length=64, description="prefix of every Redis key")
+    rate_limit_kiosk: str = Field(default="300/minute", description="signed requests and verifications per kiosk")
+    rate_limit_stay: str = Field(default="20/minute", description="check-in sessions opened per stay")
+    rate_limit_register: str = Field(default="10/minute", description="kiosk registrations per client address")
+    purge_interval_s: int = Field(default=0, ge=0, le=86400, description="run the retention purge in-process; 0: off")
+    log_json: bool = Field(default=True, description="JSON log lines (structlog); false: plain text")
+    panel_secure_cookies: bool = Field(
+        default=True, description="mark panel cookies Secure (turn off only for plain-HTTP loopback tests)"
+    )
+    panel_idle_timeout_s: int = Field(default=900, ge=60, le=28800, description="panel sign-out after this idle time")
+
+    @field_validator("rate_limit_kiosk", "rate_limit_stay", "rate_limit_register")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit like '300/minute'") from None
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -50,4 +72,4 @@ class Settings(BaseModel):
         )
 
     def describe(self) -> str:
-        return describe(self, prefix=PREFIX, secret_fields=("database_url",))
+        return describe(self, prefix=PREFIX, secret_fields=("database_url", "redis_url"))

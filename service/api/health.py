@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
+from redis.exceptions import RedisError
 from sqlalchemy import text
 
+from service import replay
 from service.context import service
+from service.errors import ServiceNotReady
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
+    """Alive: the process answers."""
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    with service().db.transaction() as session:
+    """Ready: the database answers, the keyring is loaded, and Redis answers when configured."""
+    svc = service()
+    with svc.db.transaction() as session:
         session.execute(text("SELECT 1"))
+    ring = svc.keyring
+    if not (ring.hpke and ring.keks and ring.receipt_keys):
+        raise ServiceNotReady("the keyring is incomplete")
+    cache = replay.cache()
+    if isinstance(cache, replay.RedisReplayCache):
+        try:
+            cache.ping()
+        except RedisError:
+            raise ServiceNotReady("Redis does not answer") from None
     return jsonify(status="ready")

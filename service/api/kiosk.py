@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import secrets
+import time
+from typing import Literal
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
-from service import checkin, kiosks
+from protocol import InvalidBookingCode, parse_booking_code
+from service import checkin, kiosks, limits, metrics, replay, reservations
+from service import property as prop
 from service.context import json_body, service
-from service.errors import BadRequest, UnsupportedMediaType
+from service.errors import BadRequest, BookingSecretMismatch, LetheError, UnsupportedMediaType
+from service.models import Kiosk
 
 bp = Blueprint("kiosk_api", __name__, url_prefix="/api/v1")
 ENVELOPE_MEDIA_TYPE = "application/vnd.lethe.envelope"
@@ -46,6 +54,7 @@ def keys() -> Response:
 
 @bp.post("/kiosks")
 def register() -> tuple[Response, int]:
+    limits.hit("register", request.remote_addr or "unknown")
     body = json_body(RegisterBody)
     try:
         public_key = base64.b64decode(body.public_key, validate=True)
@@ -70,8 +79,11 @@ def open_session() -> tuple[Response, int]:
             body=raw,
             now=svc.now(),
             skew_s=svc.settings.clock_skew_s,
+            replay=replay.cache(),
         )
+        limits.hit("kiosk", kiosk.id)
         body = json_body(SessionBody)
+        limits.hit("stay", hashlib.sha256(body.booking_reference.upper().encode()).hexdigest()[:32])
         opened = checkin.open_session(
             session, kiosk, reference=body.booking_reference, now=svc.now(), ttl_s=svc.settings.session_ttl_s
         )
@@ -79,6 +91,8 @@ def open_session() -> tuple[Response, int]:
             session_id=opened.id,
             nonce=base64.b64encode(opened.nonce).decode(),
             expires_at=opened.expires_at.isoformat(),
+            challenge=opened.challenge,
+            consent=prop.load(session, prop.ConsentNotice).model_dump(),
         ), 201
 
 
@@ -88,10 +102,90 @@ def verify() -> Response:
     if request.mimetype != ENVELOPE_MEDIA_TYPE:
         raise UnsupportedMediaType(f"send the envelope as {ENVELOPE_MEDIA_TYPE}")
     svc = service()
-    with svc.db.transaction() as session:
-        result = checkin.verify(
-            session, svc.keyring, svc.manifest, request.get_data(), now=svc.now(), skew_s=svc.settings.clock_skew_s
-        )
+    started = time.perf_counter()
+    try:
+        with svc.db.transaction() as session:
+            result = checkin.verify(
+                session,
+                svc.keyring,
+                svc.manifest,
+                request.get_data(),
+                now=svc.now(),
+                skew_s=svc.settings.clock_skew_s,
+                limit=limits.hit,
+            )
+    except LetheError as exc:
+        metrics.verification(exc.code, time.perf_counter() - started)
+        raise
+    metrics.verification(
+        result.reason if result.decision == "rejected" else result.decision, time.perf_counter() - started
+    )
     if result.problem is not None:
         raise result.problem
     return jsonify(result.as_json())
+
+
+class CheckoutBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    booking_code: str = Field(min_length=20, max_length=80, description="the booking QR's payload")
+
+
+def _signed_kiosk(session: Session) -> Kiosk:
+    svc = service()
+    kiosk = kiosks.authenticate_request(
+        session,
+        dict(request.headers),
+        method=request.method,
+        path=request.path,
+        body=request.get_data(cache=True),
+        now=svc.now(),
+        skew_s=svc.settings.clock_skew_s,
+        replay=replay.cache(),
+    )
+    limits.hit("kiosk", kiosk.id)
+    return kiosk
+
+
+class EndBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Literal["failure-to-acquire", "liveness-failed", "guest-cancelled", "timeout", "unspecified"] = Field(
+        default="unspecified", description="why the kiosk gives the session up (counted in /metrics, nothing else)"
+    )
+
+
+@bp.post("/sessions/<session_id>/end")
+def end_session(session_id: str) -> Response:
+    """The kiosk ends an open session it will not use (no face acquired, guest walked away, chose the desk).
+
+    The optional body ``{"reason"}`` feeds the failure-to-acquire and session metrics.
+    """
+    svc = service()
+    with svc.db.transaction() as session:
+        kiosk = _signed_kiosk(session)
+        reason = json_body(EndBody).reason if request.get_data() else "unspecified"
+        ended = checkin.end_session(session, kiosk, session_id, now=svc.now())
+        answer = jsonify(session_id=ended.id, status=ended.status)
+    metrics.session_ended(reason)
+    return answer
+
+
+@bp.post("/checkout")
+def checkout() -> Response:
+    """Check out at the kiosk: the guest shows the booking QR; the answer is the signed deletion receipt."""
+    svc = service()
+    started = time.perf_counter()
+    with svc.db.transaction() as session:
+        kiosk = _signed_kiosk(session)
+        body = json_body(CheckoutBody)
+        try:
+            code = parse_booking_code(body.booking_code)
+        except InvalidBookingCode:
+            raise BadRequest("booking_code is not a Lethe booking code") from None
+        limits.hit("stay", hashlib.sha256(code.reference.encode()).hexdigest()[:32])
+        stay = reservations.stay_by_reference(session, code.reference)
+        if not secrets.compare_digest(code.fingerprint, stay.secret_fingerprint):
+            raise BookingSecretMismatch()
+        receipt = reservations.checkout(session, svc.keyring, stay, actor=f"kiosk:{kiosk.id}", now=svc.now())
+    svc.db.checkpoint()
+    metrics.deleted_after("checkout", [time.perf_counter() - started])
+    return jsonify(receipt=receipt)

@@ -77,3 +77,18 @@ def test_fuse_drops_an_embedding_of_someone_else() -> None:
     fused, kept = fuse([*same, rng.normal(size=128)], 0.9)
     assert kept == 4
     assert np.dot(fused, person / np.linalg.norm(person)) > 0.99
+
+
+def test_one_good_frame_is_not_enough_for_a_live_template(dlib_backend: Embedder, testdata: Path) -> None:
+    with ImageSource(testdata / MISC / "obama.jpg") as source, pytest.raises(NoUsableFace, match="1 good frame"):
+        LiveCapture(dlib_backend, KioskSettings(), match_threshold=THRESHOLD).run(source)
+
+
+def test_frequent_second_face_is_the_guidance_before_pose() -> None:
+    from collections import Counter
+
+    from edge.capture import main_refusal
+
+    assert main_refusal(Counter()) == "no-face"
+    assert main_refusal(Counter({"not-frontal": 73, "multiple-faces": 24, "no-face": 8})) == "multiple-faces"
+    assert main_refusal(Counter({"not-frontal": 73, "multiple-faces": 3, "no-face": 8})) == "not-frontal"

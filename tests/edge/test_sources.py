@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 import pytest
 
 from edge.errors import SourceError
-from edge.sources import ImageSource, VideoFileSource, open_source
+from edge.sources import ImageSource, PiCameraSource, VideoFileSource, WebcamSource, open_source
 
 
 def test_video_file_frames_and_timestamps(testdata: Path) -> None:
@@ -56,3 +60,93 @@ def test_missing_and_unreadable_inputs(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match="holds no images"):
         ImageSource(tmp_path / "empty")
+
+
+def test_realtime_video_is_paced_to_its_own_clock(testdata: Path) -> None:
+    import time
+
+    with VideoFileSource(testdata / "video/short_hamilton_clip.mp4", realtime=True) as source:
+        started = time.monotonic()
+        frames = [f for f, _ in zip(source.frames(), range(16), strict=False)]
+        elapsed = time.monotonic() - started
+    assert len(frames) == 16
+    assert elapsed >= 15 / 29.97 - 0.01  # never faster than the video's own frame rate
+
+
+def test_webcam_that_is_not_there(tmp_path: Path) -> None:
+    source = open_source("/dev/video-lethe-absent")
+    assert isinstance(source, WebcamSource)
+    with pytest.raises(SourceError, match="cannot open camera"), source:
+        pass
+
+
+def test_picamera_absent_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)  # as on a machine without it
+    source = open_source("picamera:1")
+    assert isinstance(source, PiCameraSource)
+    with pytest.raises(SourceError, match="needs picamera2"), source:
+        pass
+    with pytest.raises(SourceError, match="bad camera number"):
+        open_source("picamera:x")
+
+
+class _Request:
+    def __init__(self, camera: _FakePicamera2) -> None:
+        self._camera = camera
+
+    def __enter__(self) -> _Request:
+        self._camera.held += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._camera.held -= 1
+
+    def make_array(self, stream: str) -> np.ndarray:
+        return np.full((self._camera.size[1], self._camera.size[0], 3), 7, np.uint8)
+
+
+class _FakePicamera2:
+    """Stands in for the picamera2 library (hardware), recording how the source drives it."""
+
+    instances: ClassVar[list[_FakePicamera2]] = []
+
+    def __init__(self, number: int) -> None:
+        self.number, self.held, self.calls, self.size = number, 0, [], (0, 0)
+        _FakePicamera2.instances.append(self)
+
+    def create_video_configuration(self, main: dict) -> dict:
+        self.size = main["size"]
+        return {"main": main}
+
+    def configure(self, config: dict) -> None:
+        self.calls.append("configure")
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+    def captured_request(self) -> _Request:
+        return _Request(self)
+
+
+def test_picamera_frames_are_copied_and_the_camera_always_released(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=_FakePicamera2))
+    source = PiCameraSource(0, size=(64, 48))
+    seen = []
+
+    def walk_away() -> None:
+        with source:
+            frame = next(source.frames())
+            seen.append((frame.image.shape, _FakePicamera2.instances[-1].held))
+            raise RuntimeError("guest walked away")
+
+    with pytest.raises(RuntimeError):
+        walk_away()
+    camera = _FakePicamera2.instances[-1]
+    assert seen == [((48, 64, 3), 0)]  # copied out; the request went back before the frame was handed out
+    assert camera.calls == ["configure", "start", "stop", "close"]

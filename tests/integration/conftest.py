@@ -1,20 +1,53 @@
-"""A real service process on a loopback port and the real ``lethe`` commands, on recorded media."""
+"""A real service process on a loopback port and the real ``lethe`` commands, on recorded media.
+
+Fixtures:
+
+- ``deployment``: one service (gunicorn, SQLite in a fresh instance folder, a registered
+  kiosk) shared by every test of the session that only adds its own reservations;
+- ``crashable_deployment``: a service of its own, in its own process group, that a test may
+  kill with SIGKILL and start again on the same port and database;
+- ``checkin``: runs ``lethe kiosk --json`` and records the outcome (decision, score,
+  threshold, time to decision) in the suite's report (``LETHE_TEST_INTEGRATION_REPORT``);
+- ``portrait_from_video``: an ID photo cut from a different part of a recorded video, made in
+  memory and written only to the test's temporary folder.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
 from lethe.demo import free_port, lethe_command, running_service
+from service.audit import verify_chain
+from service.db import Database
+from service.models import CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
+
+REPORT_ENV = "LETHE_TEST_INTEGRATION_REPORT"
+SERVICE_START_TIMEOUT_S = 60
+
+
+@dataclass
+class StayState:
+    """What the database holds for one stay (counts only; templates are ciphertext anyway)."""
+
+    status: str
+    templates: int
+    data_keys: int
+    attempts: int
+    sessions: dict[str, int]
 
 
 @dataclass
@@ -45,28 +78,333 @@ class Deployment:
         result: dict[str, Any] = answer.json()
         return result
 
-    def kiosk(self, source: Path, id_image: Path, booking: str) -> tuple[int, dict[str, Any]]:
-        done = self.lethe(
-            "kiosk", "--source", str(source), "--id-image", str(id_image), "--booking", booking, "--json", check=False
+    def liveness_policy(self, **fields: Any) -> None:
+        """Set the property's liveness policy straight in the service's database."""
+        from service import property as prop
+        from service.cli import load_service_settings, open_database
+
+        database = open_database(
+            load_service_settings(
+                instance_path=self.instance, database_url=self.env.get("LETHE_DATABASE_URL", ""), key_dir=None
+            )
+        )
+        try:
+            with database.transaction() as session:
+                prop.save(session, prop.Liveness(**fields), actor="test")
+        finally:
+            database.dispose()
+
+    def checkout(self, reference: str) -> requests.Response:
+        return requests.post(
+            f"{self.url}/pms/v1/reservations/{reference}/checkout",
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=10,
+        )
+
+    def kiosk(
+        self, source: Path, id_image: Path, booking: str, *, env: dict[str, str] | None = None, realtime: bool = False
+    ) -> tuple[int, dict[str, Any]]:
+        args = ["kiosk", "--source", str(source), "--id-image", str(id_image), "--booking", booking, "--json"]
+        done = subprocess.run(
+            lethe_command(*args, *(["--realtime"] if realtime else [])),
+            env=self.env | (env or {}),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
         )
         lines = done.stdout.strip().splitlines()
         assert lines, done.stderr
         return done.returncode, json.loads(lines[-1])
 
+    def database(self) -> Database:
+        """The service's own database: ``LETHE_DATABASE_URL``, or SQLite in the instance folder."""
+        return Database(self.env.get("LETHE_DATABASE_URL") or f"sqlite:///{self.instance / 'lethe.sqlite3'}")
 
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory, data_mirror: Path) -> Iterator[Deployment]:
-    instance = tmp_path_factory.mktemp("instance")
+    def audit_chain_intact(self) -> bool:
+        database = self.database()
+        try:
+            with database.transaction() as session:
+                return verify_chain(session).ok
+        finally:
+            database.dispose()
+
+    def stay_state(self, reference: str) -> StayState:
+        """Read the stay's rows straight from the service's database."""
+        database = self.database()
+        try:
+            with database.transaction() as session:
+                stay = session.scalars(select(Stay).where(Stay.reference == reference)).one()
+
+                def count(model: Any) -> int:
+                    return int(session.scalar(select(func.count()).select_from(model).where(model.stay_id == stay.id)))
+
+                sessions = session.execute(
+                    select(CheckinSession.status, func.count())
+                    .where(CheckinSession.stay_id == stay.id)
+                    .group_by(CheckinSession.status)
+                ).all()
+                return StayState(
+                    status=stay.status,
+                    templates=count(StoredTemplate),
+                    data_keys=count(StayKey),
+                    attempts=count(CheckinAttempt),
+                    sessions={status: int(n) for status, n in sessions},
+                )
+        finally:
+            database.dispose()
+
+
+def _service_env(instance: Path, data_mirror: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
-    env |= {
+    return env | {
         "LETHE_INSTANCE_PATH": str(instance),
         "LETHE_DATA_MIRROR": str(data_mirror),
         "LETHE_KIOSK_KEY_FILE": str(instance / "kiosk" / "kiosk.json"),
     }
+
+
+def _provision(url: str, env: dict[str, str], instance: Path) -> Deployment:
+    """Create a PMS integration and register the kiosk; return the ready deployment."""
+    env["LETHE_KIOSK_SERVICE_URL"] = url
+    probe = Deployment(url, env, instance, "")
+    api_key = probe.lethe("integration", "create", "test-pms").stdout.strip()
+    code = probe.lethe("device", "code", "--name", "Lobby 1").stdout.split()[0]
+    probe.lethe("kiosk", "register", "--service", url, "--code", code)
+    deployment = Deployment(url, env, instance, api_key)
+    # Recorded video cannot perform a challenge drawn at random: passive-only unless a test says otherwise.
+    deployment.liveness_policy(require_challenge=False)
+    return deployment
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory, data_mirror: Path) -> Iterator[Deployment]:
+    instance = tmp_path_factory.mktemp("instance")
+    env = _service_env(instance, data_mirror)
     with running_service(env, free_port()) as url:
-        env["LETHE_KIOSK_SERVICE_URL"] = url
-        probe = Deployment(url, env, instance, "")
-        api_key = probe.lethe("integration", "create", "test-pms").stdout.strip()
-        code = probe.lethe("device", "code", "--name", "Lobby 1").stdout.split()[0]
-        probe.lethe("kiosk", "register", "--service", url, "--code", code)
-        yield Deployment(url, env, instance, api_key)
+        yield _provision(url, env, instance)
+
+
+class ServiceProcess:
+    """``lethe serve`` in a process group of its own, so a test can crash it as a power cut would."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.env = env
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[str] | None = None
+
+    def start(self) -> None:
+        # The service's log (no personal data) goes to an anonymous temporary file, not a pipe.
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in kill()/stop()
+        self._process = subprocess.Popen(
+            lethe_command("serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "2"),
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
+        while True:
+            if self._process.poll() is not None:
+                self._log.seek(0)
+                raise RuntimeError(f"the service exited at start:\n{self._log.read()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError("the service did not start in time")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL the gunicorn master and its workers at once; nothing gets to clean up."""
+        if self._process is None:
+            return
+        os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait()
+        self._process = None
+        if self._log is not None:
+            self._log.close()
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return
+        self._process = None
+        if self._log is not None:
+            self._log.close()
+
+
+@dataclass
+class CrashableDeployment(Deployment):
+    service: ServiceProcess = field(repr=False)
+
+
+@pytest.fixture
+def crashable_deployment(tmp_path: Path, data_mirror: Path, database_url: str) -> Iterator[CrashableDeployment]:
+    """A service of its own on a fresh SQLite file or PostgreSQL schema (``database_url``)."""
+    instance = tmp_path / "instance"
+    env = _service_env(instance, data_mirror) | {"LETHE_DATABASE_URL": database_url}
+    service = ServiceProcess(env, free_port())
+    try:
+        service.start()
+        ready = _provision(service.url, env, instance)
+        yield CrashableDeployment(ready.url, ready.env, ready.instance, ready.api_key, service)
+    finally:
+        service.stop()
+
+
+@dataclass
+class KioskRun:
+    status: int
+    answer: dict[str, Any]
+    wall_s: float
+
+    @property
+    def decision(self) -> str | None:
+        return self.answer.get("decision")
+
+    @property
+    def error(self) -> dict[str, Any]:
+        error: dict[str, Any] = self.answer.get("error", {})
+        return error
+
+
+class Report:
+    """One JSON object per kiosk run of the suite, appended to ``LETHE_TEST_INTEGRATION_REPORT`` when set."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+
+    def record(self, entry: dict[str, Any]) -> None:
+        if self.path is not None:
+            with self.path.open("a") as out:
+                out.write(json.dumps(entry) + "\n")
+
+
+@pytest.fixture(scope="session")
+def report() -> Report:
+    path = os.environ.get(REPORT_ENV)
+    return Report(Path(path) if path else None)
+
+
+Checkin = Callable[..., KioskRun]
+
+
+@pytest.fixture
+def checkin(request: pytest.FixtureRequest, report: Report, testdata: Path) -> Checkin:
+    """Run the kiosk on ``source`` with ``id_image`` and record the outcome under ``case``."""
+
+    def run(
+        deployment: Deployment,
+        case: str,
+        source: Path,
+        id_image: Path,
+        booking: str,
+        *,
+        env: dict[str, str] | None = None,
+        realtime: bool = False,
+    ) -> KioskRun:
+        started = time.monotonic()
+        status, answer = deployment.kiosk(source, id_image, booking, env=env, realtime=realtime)
+        run = KioskRun(status, answer, time.monotonic() - started)
+        keys = ("decision", "reason", "score", "threshold", "model", "frames_seen", "frames_fused")
+        report.record(
+            {
+                "test": request.node.nodeid,
+                "case": case,
+                "video": _relative(source, testdata),
+                "id_photo": _relative(id_image, testdata),
+                "exit_status": status,
+                **{k: answer[k] for k in keys if k in answer},
+                "error": answer.get("error", {}).get("code"),
+                "seconds_to_decision": answer.get("seconds_to_decision"),
+                "seconds_from_first_frame": answer.get("seconds_from_first_frame"),
+                "wall_s": round(run.wall_s, 3),
+            }
+        )
+        return run
+
+    return run
+
+
+def _relative(path: Path, testdata: Path) -> str:
+    try:
+        return str(path.relative_to(testdata))
+    except ValueError:
+        return f"(made in the test) {path.name}"
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """An ID photo cut from a video: where it is, and the video time it was taken from."""
+
+    path: Path
+    timestamp_s: float
+    frame_rate: float
+
+
+MIN_PORTRAIT_FACE_PX = 100
+MIN_PORTRAIT_SHARPNESS = 30.0
+
+
+@pytest.fixture(scope="session")
+def portrait_from_video(tmp_path_factory: pytest.TempPathFactory, data_mirror: Path) -> Callable[..., Portrait]:
+    """Cut an ID photo from the last part of a video, away from the frames the kiosk reads first.
+
+    From ``start`` (a fraction of the video's length) on, the first frame in which HOG finds
+    exactly one face at least 100 px wide, with a sharpness (variance of the Laplacian of the
+    grey face) of at least 30, is cropped around the face with a 60% margin, like a passport
+    photo, and saved as PNG in the session's temporary folder. Nothing goes into the project.
+    """
+    import cv2
+    import numpy as np
+
+    from edge.backends import create_backend
+
+    backend = create_backend("dlib")
+    folder = tmp_path_factory.mktemp("id-photos")
+
+    def cut(video: Path, *, start: float = 2 / 3) -> Portrait:
+        capture = cv2.VideoCapture(str(video))
+        try:
+            fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+            first = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) * start)
+            capture.set(cv2.CAP_PROP_POS_FRAMES, first)
+            index = first
+            while True:
+                ok, image = capture.read()
+                if not ok:
+                    raise AssertionError(f"no usable portrait in {video.name} after {start:.0%} of it")
+                faces = backend.detect(np.ascontiguousarray(image[:, :, ::-1]), upsample=0)
+                if len(faces) == 1 and faces[0].width >= MIN_PORTRAIT_FACE_PX:
+                    face = faces[0]
+                    grey = cv2.cvtColor(image[face.top : face.bottom, face.left : face.right], cv2.COLOR_BGR2GRAY)
+                    if cv2.Laplacian(grey, cv2.CV_64F).var() >= MIN_PORTRAIT_SHARPNESS:
+                        break
+                index += 1
+        finally:
+            capture.release()
+        margin = int(0.6 * face.width)
+        height, width = image.shape[:2]
+        crop = image[
+            max(0, face.top - margin) : min(height, face.bottom + margin),
+            max(0, face.left - margin) : min(width, face.right + margin),
+        ]
+        path = folder / f"{video.parent.name}-{video.stem}-{index}.png"
+        cv2.imwrite(str(path), crop)
+        return Portrait(path, index / fps, fps)
+
+    return cut

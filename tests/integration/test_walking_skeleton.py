@@ -32,6 +32,8 @@ def test_guest_accepted_impostor_rejected_then_checkout_with_receipt(
     assert guest["decision"] == "accepted"
     assert guest["score"] >= guest["threshold"]
     assert guest["frames_fused"] >= 3
+    assert guest["passive_score"] >= 0.5
+    assert (guest["challenge"], guest["challenge_passed"]) == ("none", True)
 
     status, impostor = deployment.kiosk(video, testdata / MISC / "alex-lacamoire.png", booking)
     assert status == 1, impostor

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from protocol import (
     BookingCode,
     CheckinPayload,
+    LivenessEvidence,
     RecipientPublicKey,
     SigningKey,
     Suite,
@@ -83,6 +84,14 @@ class Kiosk:
 class Opened:
     session_id: uuid.UUID
     nonce: bytes
+    challenge: str = "none"
+
+    def passing_liveness(self) -> LivenessEvidence:
+        """Evidence a live guest who did the session's challenge would send."""
+        return LivenessEvidence(0.95, "minifasnet-v2+v1se", 5, self.challenge, True, self.nonce)
+
+
+PASSING = object()
 
 
 class Actions:
@@ -135,7 +144,9 @@ class Actions:
     def session(self, kiosk: Kiosk, reference: str) -> Opened:
         answer = self.open_session(kiosk, reference)
         assert answer.status_code == 201, answer.json
-        return Opened(uuid.UUID(answer.json["session_id"]), base64.b64decode(answer.json["nonce"]))
+        return Opened(
+            uuid.UUID(answer.json["session_id"]), base64.b64decode(answer.json["nonce"]), answer.json["challenge"]
+        )
 
     def recipient(self, suite: Suite = Suite.MLKEM768_X25519) -> RecipientPublicKey:
         return self.svc.keyring.recipient_for(suite).public_key()
@@ -151,9 +162,17 @@ class Actions:
         suite: Suite = Suite.MLKEM768_X25519,
         now: float | None = None,
         secret: bytes | None = None,
+        liveness: LivenessEvidence | object | None = PASSING,
     ) -> bytes:
+        """Seal a payload; ``liveness`` defaults to evidence that passes the session's challenge."""
+        evidence = opened.passing_liveness() if liveness is PASSING else liveness
+        assert evidence is None or isinstance(evidence, LivenessEvidence)
         payload = CheckinPayload(
-            stay_secret=secret or code.secret, live=live, id_template=id_template, evidence={"frames_fused": 5}
+            stay_secret=secret or code.secret,
+            live=live,
+            id_template=id_template,
+            evidence={"frames_fused": 5},
+            liveness=evidence,
         )
         return seal_at_time(
             encode_payload(payload),

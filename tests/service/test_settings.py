@@ -37,3 +37,9 @@ def test_secret_from_file_and_from_systemd_credentials(tmp_path: Path) -> None:
     (tmp_path / "lethe_database_url").write_text("sqlite:///x.db")
     assert Settings.from_env({"CREDENTIALS_DIRECTORY": str(tmp_path)}).database_url == "sqlite:///x.db"
     assert "app@db" not in Settings.from_env({"LETHE_DATABASE_URL_FILE": str(secret)}).describe()
+
+
+def test_rate_limits_are_checked() -> None:
+    assert Settings.from_env({"LETHE_RATE_LIMIT_STAY": "5/second"}).rate_limit_stay == "5/second"
+    with pytest.raises(ConfigError, match="LETHE_RATE_LIMIT_KIOSK"):
+        Settings.from_env({"LETHE_RATE_LIMIT_KIOSK": "lots"})

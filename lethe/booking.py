@@ -1,0 +1,48 @@
+"""``lethe booking qr``: render a booking code as the QR code for the booking confirmation."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import click
+
+
+def render_qr(code: str, kind: str, *, scale: int = 8) -> bytes:
+    """The QR code of ``code`` as PNG or SVG bytes (segno; error correction at least M, 4-module quiet zone)."""
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(code, error="m", micro=False).save(buffer, kind=kind, scale=scale, border=4)
+    return buffer.getvalue()
+
+
+@click.group()
+def booking() -> None:
+    """Booking codes: the QR code a guest brings to the kiosk."""
+
+
+@booking.command("qr")
+@click.argument("code")
+@click.option("--format", "kind", type=click.Choice(["png", "svg"]), default="png", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
+@click.option("--scale", type=click.IntRange(1, 40), default=8, show_default=True, help="Pixels per module.")
+def qr(code: str, kind: str, out: Path, scale: int) -> None:
+    """Render booking CODE (LETHE1.<reference>.<secret>) as a QR code image.
+
+    The code is checked first. It holds the stay secret, so the file is
+    created readable by its owner only (0600); send it to the guest and delete it.
+    """
+    from protocol import InvalidBookingCode, parse_booking_code
+
+    try:
+        parse_booking_code(code)
+    except InvalidBookingCode as exc:
+        raise click.BadParameter(str(exc), param_hint="CODE") from None
+    data = render_qr(code, kind, scale=scale)
+    out.unlink(missing_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    click.echo(f"wrote {out} ({kind}, {len(data)} bytes)")

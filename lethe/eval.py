@@ -1,0 +1,18 @@
+"""``lethe eval``: measured accuracy of the kiosk's models on labelled data."""
+
+from __future__ import annotations
+
+import click
+
+from lethe.eval_liveness import liveness
+from lethe.eval_verification import calibrate, verification
+
+
+@click.group("eval")
+def evaluate() -> None:
+    """Evaluate models on labelled data (liveness, verification accuracy, threshold calibration)."""
+
+
+evaluate.add_command(liveness)
+evaluate.add_command(verification)
+evaluate.add_command(calibrate)

@@ -1,0 +1,61 @@
+"""The property's liveness policy, applied per check-in session (no Flask here).
+
+When a session opens, :func:`choose_challenge` draws the active challenge from
+the policy's weighted mix (or ``"none"`` when the policy asks for no
+challenge); it is stored on the session and sent to the kiosk. When the sealed
+envelope arrives, :func:`failure` checks the kiosk's liveness evidence against
+the policy and against that session: the evidence must name the session's
+nonce and challenge, the challenge (if any) must be passed, and the passive
+score must reach the policy's minimum when the policy requires it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.orm import Session
+
+from protocol import LivenessEvidence
+from service import property as prop
+from service.models import CheckinSession
+
+NO_CHALLENGE = "none"
+
+
+def choose_challenge(session: Session) -> str:
+    """Draw this session's challenge from the property's mix, with a CSPRNG so a kiosk cannot predict it."""
+    policy = prop.load(session, prop.Liveness)
+    if not policy.require_challenge:
+        return NO_CHALLENGE
+    weighted = [(name, weight) for name, weight in sorted(policy.challenge_mix.items()) if weight > 0]
+    draw = secrets.randbelow(sum(weight for _, weight in weighted))
+    for name, weight in weighted:
+        if draw < weight:
+            return name
+        draw -= weight
+    raise AssertionError("unreachable: the draw is below the total weight")
+
+
+def failure(session: Session, checkin: CheckinSession, evidence: LivenessEvidence | None) -> str | None:
+    """Why ``evidence`` fails the property's policy for ``checkin``, or ``None`` when it passes.
+
+    The reason is for the operator's log; the kiosk only learns ``liveness-failed``.
+    """
+    policy = prop.load(session, prop.Liveness)
+    challenge = checkin.challenge or NO_CHALLENGE
+    if evidence is None:
+        if policy.require_passive or challenge != NO_CHALLENGE:
+            return "no liveness evidence in the payload"
+        return None
+    if not secrets.compare_digest(evidence.nonce, checkin.nonce):
+        return "evidence names another session's nonce"
+    if evidence.challenge != challenge:
+        return f"evidence names challenge {evidence.challenge!r}, the session asked for {challenge!r}"
+    if challenge != NO_CHALLENGE and not evidence.challenge_passed:
+        return f"challenge {challenge!r} not passed"
+    if policy.require_passive:
+        if evidence.passive_score is None:
+            return "no passive liveness score"
+        if evidence.passive_score < policy.passive_min_score:
+            return "passive liveness score below the property's minimum"
+    return None

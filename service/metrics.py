@@ -1,0 +1,123 @@
+"""Prometheus metrics at ``/metrics``, with no personal data in any name or label.
+
+Labels are endpoint names, HTTP methods and status codes, outcomes and problem
+codes, purge kinds: never a booking reference, a stay or kiosk id, a name, a
+score or a template. Under gunicorn every worker writes its samples to
+``PROMETHEUS_MULTIPROC_DIR`` (set by ``lethe serve``) and ``/metrics`` adds them
+up (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+DELETION_BUCKETS = (0.1, 1, 60, 600, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
+
+REQUESTS = Histogram(
+    "lethe_http_request_duration_seconds",
+    "HTTP request latency by endpoint name, method and status",
+    ["endpoint", "method", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+VERIFICATIONS = Counter(
+    "lethe_verifications_total",
+    "Verifications by outcome: accepted, rejected (no-match, booking-secret-mismatch) or a problem code",
+    ["outcome"],
+)
+VERIFY_LATENCY = Histogram("lethe_verification_duration_seconds", "Full verification latency", buckets=LATENCY_BUCKETS)
+LIVENESS_REJECTIONS = Counter(
+    "lethe_liveness_rejections_total", "Verifications refused for liveness evidence", ["code"]
+)
+SESSIONS_ENDED = Counter(
+    "lethe_sessions_ended_total",
+    "Check-in sessions a kiosk ended unused, by its reason (failure-to-acquire, liveness-failed, ...)",
+    ["reason"],
+)
+FAILURE_TO_ACQUIRE = Counter(
+    "lethe_failure_to_acquire_total", "Sessions ended by the kiosk because no usable face was captured"
+)
+CHECKOUT_TO_DELETION = Histogram(
+    "lethe_checkout_to_deletion_seconds",
+    "Seconds from when a stay's data was due for deletion (checkout) to its deletion",
+    ["path"],
+    buckets=DELETION_BUCKETS,
+)
+PURGED = Counter("lethe_purge_deleted_total", "Rows deleted by the retention purge", ["kind"])
+PURGE_RUNS = Counter("lethe_purge_runs_total", "Retention purge runs")
+LOCKOUTS = Counter("lethe_stay_lockouts_total", "Stays locked after repeated failed verifications")
+
+bp = Blueprint("metrics", __name__)
+
+
+def registry() -> CollectorRegistry:
+    if os.environ.get(MULTIPROC_ENV):
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+        return collected
+    return REGISTRY
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics (text exposition format); no personal data."""
+    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+def verification(outcome: str, seconds: float) -> None:
+    VERIFICATIONS.labels(outcome=outcome).inc()
+    VERIFY_LATENCY.observe(seconds)
+    if "liveness" in outcome:
+        LIVENESS_REJECTIONS.labels(code=outcome).inc()
+
+
+def session_ended(reason: str) -> None:
+    SESSIONS_ENDED.labels(reason=reason).inc()
+    if reason == "failure-to-acquire":
+        FAILURE_TO_ACQUIRE.inc()
+
+
+def deleted_after(path: str, delays_s: Iterable[float]) -> None:
+    histogram = CHECKOUT_TO_DELETION.labels(path=path)
+    for delay in delays_s:
+        histogram.observe(delay)
+
+
+def purged(counts: dict[str, int]) -> None:
+    PURGE_RUNS.inc()
+    for kind, count in counts.items():
+        if count:
+            PURGED.labels(kind=kind).inc(count)
+
+
+def _start() -> None:
+    g.lethe_started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    started = g.pop("lethe_started", None)
+    if started is not None:
+        REQUESTS.labels(
+            endpoint=request.endpoint or "unmatched", method=request.method, status=str(response.status_code)
+        ).observe(time.perf_counter() - started)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)
+    app.register_blueprint(bp)

@@ -1,0 +1,192 @@
+"""Read-only queries behind the panel's pages: the day's board and each stay's face check-in state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from service import property as prop
+from service.models import AuditEntry, CheckinAttempt, CheckinSession, Stay
+from service.overrides import OVERRIDE_REASON
+
+# The face check-in states the panel shows, in the order a stay usually passes them.
+STATES = (
+    "not-started",
+    "consent-refused",
+    "in-progress",
+    "accepted",
+    "rejected",
+    "locked",
+    "overridden",
+    "checked-out",
+    "deleted",
+)
+
+
+# Statuses in which the stay's face data is gone without a checkout: cancelled (``service/stays.py``),
+# purged by the retention job as a no-show or an overdue departure (``service/retention.py``).
+DATA_DELETED = ("deleted", "cancelled", "expired", "no_show")
+
+
+@dataclass(frozen=True)
+class FaceState:
+    code: str
+    reason: str | None = None
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    stay: Stay
+    state: FaceState
+
+
+@dataclass(frozen=True)
+class Board:
+    day: dt.date
+    arrivals: list[Row]
+    in_house: list[Row]
+    departures: list[Row]
+
+
+def property_zone(session: Session) -> ZoneInfo:
+    return ZoneInfo(prop.load(session, prop.General).timezone)
+
+
+def face_states(session: Session, stays: Sequence[Stay], now: dt.datetime) -> dict[str, FaceState]:
+    """Each stay's face check-in state, from its status and lock, its last attempt and open sessions."""
+    ids = [s.id for s in stays]
+    if not ids:
+        return {}
+    last_attempt: dict[str, CheckinAttempt] = {}
+    for row in session.scalars(
+        select(CheckinAttempt).where(CheckinAttempt.stay_id.in_(ids)).order_by(CheckinAttempt.id)
+    ):
+        last_attempt[row.stay_id] = row
+    open_sessions = set(
+        session.scalars(
+            select(CheckinSession.stay_id).where(
+                CheckinSession.stay_id.in_(ids), CheckinSession.status == "open", CheckinSession.expires_at > now
+            )
+        )
+    )
+    states: dict[str, FaceState] = {}
+    for stay in stays:
+        attempt = last_attempt.get(stay.id)
+        if stay.status in DATA_DELETED:
+            states[stay.id] = FaceState("deleted", reason=stay.status, at=stay.checked_out_at)
+        elif stay.status == "checked_out":
+            states[stay.id] = FaceState("checked-out", at=stay.checked_out_at)
+        elif stay.locked_at is not None:
+            states[stay.id] = FaceState("locked", at=stay.locked_at)
+        elif attempt is not None and attempt.reason == OVERRIDE_REASON:
+            states[stay.id] = FaceState("overridden", at=attempt.created_at)
+        elif stay.id in open_sessions:
+            states[stay.id] = FaceState("in-progress")
+        elif attempt is not None and attempt.decision == "accepted":
+            states[stay.id] = FaceState("accepted", at=attempt.created_at)
+        elif attempt is not None:
+            states[stay.id] = FaceState("rejected", reason=attempt.reason, at=attempt.created_at)
+        else:
+            states[stay.id] = FaceState("not-started")
+    return states
+
+
+def board(session: Session, now: dt.datetime) -> Board:
+    """Today's arrivals, guests in house and departures (today is the property's local date)."""
+    zone = property_zone(session)
+    today = now.astimezone(zone).date()
+    midnight = dt.datetime.combine(today, dt.time(), zone)
+    stays = list(
+        session.scalars(
+            select(Stay)
+            .where(
+                or_(
+                    Stay.arrival == today,
+                    Stay.departure == today,
+                    Stay.status == "checked_in",
+                    Stay.checked_out_at >= midnight,
+                )
+            )
+            .order_by(Stay.guest_name, Stay.reference)
+        )
+    )
+    states = face_states(session, stays, now)
+
+    def rows(chosen: Iterable[Stay]) -> list[Row]:
+        return [Row(s, states[s.id]) for s in chosen]
+
+    return Board(
+        day=today,
+        arrivals=rows(s for s in stays if s.arrival == today and s.status in ("reserved", "checked_in")),
+        in_house=rows(s for s in stays if s.status == "checked_in" and s.departure > today),
+        departures=rows(s for s in stays if _departing(s, today, midnight)),
+    )
+
+
+def _departing(stay: Stay, today: dt.date, midnight: dt.datetime) -> bool:
+    """Due out today, or already checked out today (whatever the booked departure)."""
+    if stay.checked_out_at is not None and stay.checked_out_at >= midnight:
+        return True
+    return stay.departure == today and stay.status == "checked_in"
+
+
+def search_stays(session: Session, text: str, limit: int = 50) -> list[Stay]:
+    """Stays whose booking reference or guest name contains ``text`` (case-insensitive)."""
+    pattern = f"%{text.strip()}%"
+    return list(
+        session.scalars(
+            select(Stay)
+            .where(or_(Stay.reference.ilike(pattern), Stay.guest_name.ilike(pattern)))
+            .order_by(Stay.arrival.desc())
+            .limit(limit)
+        )
+    )
+
+
+def stay_attempts(session: Session, stay_id: str) -> list[CheckinAttempt]:
+    return list(
+        session.scalars(select(CheckinAttempt).where(CheckinAttempt.stay_id == stay_id).order_by(CheckinAttempt.id))
+    )
+
+
+def stay_history(session: Session, stay_id: str) -> list[AuditEntry]:
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.subject == stay_id).order_by(AuditEntry.id)))
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    stay: str = ""
+    actor: str = ""
+    action: str = ""
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+def audit_search(session: Session, query: AuditQuery, zone: ZoneInfo, limit: int = 200) -> list[AuditEntry]:
+    """Audit entries matching every given filter, newest first. Dates are local days of the property."""
+    statement = select(AuditEntry)
+    if query.stay:
+        stay_ids = [
+            s.id
+            for s in session.scalars(
+                select(Stay).where(or_(Stay.reference == query.stay.strip().upper(), Stay.id == query.stay.strip()))
+            )
+        ]
+        statement = statement.where(AuditEntry.subject.in_(stay_ids or [query.stay.strip()]))
+    if query.actor:
+        statement = statement.where(AuditEntry.actor.ilike(f"%{query.actor.strip()}%"))
+    if query.action:
+        statement = statement.where(AuditEntry.action.ilike(f"{query.action.strip()}%"))
+    if query.since:
+        start = dt.datetime.combine(query.since, dt.time(), zone)
+        statement = statement.where(AuditEntry.at >= start)
+    if query.until:
+        end = dt.datetime.combine(query.until + dt.timedelta(days=1), dt.time(), zone)
+        statement = statement.where(AuditEntry.at < end)
+    return list(session.scalars(statement.order_by(AuditEntry.id.desc()).limit(limit)))

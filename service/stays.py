@@ -1,0 +1,186 @@
+"""Reservation management for the PMS: update, cancel, list by date, CSV import of a day's arrivals."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import CursorResult, delete, select
+from sqlalchemy.orm import Session
+
+from service import audit
+from service.errors import BadRequest, StayNotActive
+from service.keyring import Keyring
+from service.models import CheckinSession, Stay, StayKey, StoredTemplate
+from service.reservations import ACTIVE, NewReservation, create_reservation
+
+MAX_IMPORT_ROWS = 5000
+CSV_COLUMNS = ("guest_name", "arrival", "departure")
+Listing = Literal["arrivals", "departures", "in-house"]
+
+
+class ReservationRow(BaseModel):
+    """One reservation as the PMS sends it (JSON body or CSV row)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    guest_name: str = Field(min_length=1, max_length=200)
+    arrival: dt.date
+    departure: dt.date
+    reference: str | None = Field(default=None, pattern=r"^[A-Z0-9]{6,16}$")
+
+    @model_validator(mode="after")
+    def _dates(self) -> ReservationRow:
+        if self.departure < self.arrival:
+            raise ValueError("departure is before arrival")
+        return self
+
+
+def stay_json(stay: Stay) -> dict[str, object]:
+    return {
+        "stay_id": stay.id,
+        "reference": stay.reference,
+        "guest_name": stay.guest_name,
+        "arrival": stay.arrival.isoformat(),
+        "departure": stay.departure.isoformat(),
+        "status": stay.status,
+    }
+
+
+def created_json(created: NewReservation) -> dict[str, object]:
+    """A new stay's fields plus its booking code; ``qr_payload`` is the string to put in the booking QR."""
+    code = str(created.booking_code)
+    return stay_json(created.stay) | {"booking_code": code, "qr_payload": code}
+
+
+def update_reservation(
+    session: Session,
+    stay: Stay,
+    *,
+    actor: str,
+    guest_name: str | None = None,
+    arrival: dt.date | None = None,
+    departure: dt.date | None = None,
+) -> Stay:
+    """Change a reservation's name or dates (not after checkout or cancellation); audited (fields, not values)."""
+    if stay.status not in ACTIVE:
+        raise StayNotActive()
+    new_arrival = arrival or stay.arrival
+    new_departure = departure or stay.departure
+    if new_departure < new_arrival:
+        raise BadRequest("departure is before arrival")
+    if stay.status == "checked_in" and arrival is not None and arrival != stay.arrival:
+        raise BadRequest("the guest has checked in: the arrival date cannot change")
+    changed = []
+    if guest_name is not None and guest_name != stay.guest_name:
+        stay.guest_name = guest_name
+        changed.append("guest_name")
+    if new_arrival != stay.arrival:
+        stay.arrival = new_arrival
+        changed.append("arrival")
+    if new_departure != stay.departure:
+        stay.departure = new_departure
+        changed.append("departure")
+    if changed:
+        audit.append(session, actor=actor, action="stay.update", subject=stay.id, details={"fields": ",".join(changed)})
+    return stay
+
+
+def cancel_reservation(session: Session, stay: Stay, *, actor: str, now: dt.datetime) -> dict[str, int]:
+    """Cancel a reservation not yet checked in: its data key and sessions are deleted at once."""
+    if stay.status != "reserved":
+        raise StayNotActive("only a reservation that is not checked in can be cancelled; check it out instead")
+    counts = {
+        "templates": _rows(session, delete(StoredTemplate).where(StoredTemplate.stay_id == stay.id)),
+        "data_keys": _rows(session, delete(StayKey).where(StayKey.stay_id == stay.id)),
+        "sessions": _rows(session, delete(CheckinSession).where(CheckinSession.stay_id == stay.id)),
+    }
+    stay.status = "cancelled"
+    stay.checked_out_at = now
+    audit.append(
+        session,
+        actor=actor,
+        action="stay.cancel",
+        subject=stay.id,
+        details={f"{k}_deleted": v for k, v in counts.items()},
+        at=now,
+    )
+    return counts
+
+
+def list_reservations(session: Session, day: dt.date, kind: Listing = "arrivals") -> list[Stay]:
+    """Stays arriving on, departing on, or in house on ``day``, by reference."""
+    query = select(Stay).order_by(Stay.reference)
+    if kind == "arrivals":
+        query = query.where(Stay.arrival == day)
+    elif kind == "departures":
+        query = query.where(Stay.departure == day)
+    else:
+        query = query.where(Stay.arrival <= day, Stay.departure >= day, Stay.status.in_(ACTIVE))
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: list[NewReservation]
+
+
+def parse_csv(text: str) -> list[ReservationRow]:
+    """Parse a CSV of arrivals (header ``guest_name,arrival,departure[,reference]``); every problem is named."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = tuple(reader.fieldnames or ())
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing:
+        raise BadRequest(f"the CSV header lacks {', '.join(missing)}")
+    unknown = [c for c in header if c not in (*CSV_COLUMNS, "reference")]
+    if unknown:
+        raise BadRequest(f"unknown CSV column(s): {', '.join(unknown)}")
+    rows: list[ReservationRow] = []
+    problems: list[str] = []
+    for number, record in enumerate(reader, start=2):
+        if len(rows) + len(problems) >= MAX_IMPORT_ROWS:
+            raise BadRequest(f"at most {MAX_IMPORT_ROWS} rows per import")
+        data: dict[str, Any] = {k: v for k, v in record.items() if k is not None and v not in (None, "")}
+        if None in record:
+            problems.append(f"line {number}: too many fields")
+            continue
+        try:
+            rows.append(ReservationRow.model_validate(data))
+        except ValidationError as exc:
+            problems.append(
+                f"line {number}: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            )
+    if problems:
+        raise BadRequest(" | ".join(problems[:20]))
+    references = [r.reference for r in rows if r.reference]
+    if len(references) != len(set(references)):
+        raise BadRequest("a reference appears twice in the CSV")
+    if not rows:
+        raise BadRequest("the CSV has no rows")
+    return rows
+
+
+def import_csv(session: Session, keyring: Keyring, text: str, *, actor: str) -> ImportResult:
+    """Create every reservation of the CSV in the caller's transaction, or none (any problem raises)."""
+    rows = parse_csv(text)
+    created = [
+        create_reservation(
+            session,
+            keyring,
+            guest_name=row.guest_name,
+            arrival=row.arrival,
+            departure=row.departure,
+            reference=row.reference,
+            actor=actor,
+        )
+        for row in rows
+    ]
+    audit.append(session, actor=actor, action="stay.import", details={"rows": len(created)})
+    return ImportResult(created)
+
+
+def _rows(session: Session, statement: Any) -> int:
+    return int(cast(CursorResult[Any], session.execute(statement)).rowcount)

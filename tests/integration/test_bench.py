@@ -1,0 +1,33 @@
+"""The benchmark commands run end to end (tiny sizes: this checks they work, not how fast)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from lethe.cli import main
+
+
+def test_bench_verify_with_the_python_client() -> None:
+    result = CliRunner().invoke(
+        main,
+        ["bench", "verify", "--duration", "2", "--client", "python", "--stays", "3", "--rate-guess", "200", "--json"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["full"]["requests"] > 0
+    assert report["full"]["non_2xx"] == 0
+    assert report["full"]["outcomes"] == {"accepted": report["full"]["requests"]}
+    assert report["bare"]["requests"] > 0
+    assert report["bare"]["non_2xx"] == 0
+    assert report["ratio"] > 0
+
+
+def test_bench_purge() -> None:
+    result = CliRunner().invoke(main, ["bench", "purge", "--stays", "120", "--batch", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["report"]["expired_stays"] == 120
+    assert report["report"]["templates"] == 120

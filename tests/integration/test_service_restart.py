@@ -1,0 +1,208 @@
+"""The service crashes (SIGKILL, every process) in the middle of a check-in and comes back."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lethe.demo import lethe_command
+from tests.integration.conftest import Checkin, CrashableDeployment, Report
+
+MISC = "faces/face_recognition/misc"
+HAMILTON = "video/short_hamilton_clip.mp4"
+
+
+def test_crash_mid_session_is_retryable_and_leaves_nothing_half_written(
+    crashable_deployment: CrashableDeployment,
+    checkin: Checkin,
+    report: Report,
+    testdata: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    deployment = crashable_deployment
+    reservation = deployment.reservation()
+    video, portrait = testdata / HAMILTON, testdata / MISC / "lin-manuel-miranda.png"
+    # --realtime reads the clip at its own frame rate, as from a camera: the session is open for
+    # several seconds while the kiosk looks for the guest's face (none in the first 2.8 s).
+    kiosk = subprocess.Popen(
+        lethe_command(
+            "kiosk",
+            "--source",
+            str(video),
+            "--id-image",
+            str(portrait),
+            "--booking",
+            reservation["booking_code"],
+            "--json",
+            "--realtime",
+        ),
+        env=deployment.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while deployment.stay_state(reservation["reference"]).sessions.get("open", 0) == 0:
+            assert kiosk.poll() is None, kiosk.communicate()
+            assert time.monotonic() < deadline, "the kiosk never opened a session"
+            time.sleep(0.1)
+        deployment.service.kill()
+        stdout, stderr = kiosk.communicate(timeout=120)
+    finally:
+        if kiosk.poll() is None:
+            kiosk.kill()
+            kiosk.wait()
+
+    answer = json.loads(stdout.strip().splitlines()[-1])
+    report.record(
+        {
+            "test": request.node.nodeid,
+            "case": "service killed mid-session",
+            "video": HAMILTON,
+            "exit_status": kiosk.returncode,
+            "error": answer.get("error", {}).get("code"),
+        }
+    )
+    assert kiosk.returncode == 4, stderr
+    assert answer["error"]["code"] == "service-unreachable"
+    assert answer["error"]["retryable"] is True
+    assert answer["error"]["guidance"]
+
+    state = deployment.stay_state(reservation["reference"])
+    assert (state.status, state.templates, state.attempts) == ("reserved", 0, 0)
+    assert state.data_keys == 1
+    assert state.sessions == {"open": 1}  # never used; it expires after the session TTL
+
+    assert deployment.audit_chain_intact()
+
+    deployment.service.start()
+    run = checkin(deployment, "retry after restart", video, portrait, reservation["booking_code"])
+    assert run.status == 0, run.answer
+    assert run.decision == "accepted"
+    state = deployment.stay_state(reservation["reference"])
+    assert (state.status, state.templates, state.attempts) == ("checked_in", 1, 1)
+    assert state.sessions == {"open": 1, "used": 1}
+    assert deployment.audit_chain_intact()
+
+
+class CrashingProxy:
+    """A loopback TCP proxy to the service that crashes it the moment a verify request has gone through.
+
+    Once the whole ``POST /api/v1/verify`` request (headers and body) is forwarded, the proxy
+    calls ``crash`` — SIGKILL to the service — and drops whatever the service answered, as a
+    power cut would, so the kiosk never learns whether the service decided.
+    """
+
+    def __init__(self, upstream: str, crash: Callable[[], None]) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self._upstream = (host, int(port))
+        self._crash = crash
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self.crashed = threading.Event()
+        self._sockets: list[socket.socket] = [self._server]
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+                upstream = socket.create_connection(self._upstream)
+            except OSError:
+                return
+            self._sockets += [client, upstream]
+            for target, args in ((self._down, (upstream, client)), (self._up, (client, upstream))):
+                thread = threading.Thread(target=target, args=args, daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _up(self, client: socket.socket, upstream: socket.socket) -> None:
+        pending = b""
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                upstream.sendall(data)
+                pending += data
+                if self._complete_verify_request(pending):
+                    self.crashed.set()
+                    self._crash()
+                    client.shutdown(socket.SHUT_RDWR)
+                    return
+                if pending.endswith(b"\r\n\r\n") and b"Content-Length" not in pending:
+                    pending = b""  # a complete request without a body (GET): not a verify
+
+    @staticmethod
+    def _complete_verify_request(data: bytes) -> bool:
+        if not data.startswith(b"POST /api/v1/verify ") or b"\r\n\r\n" not in data:
+            return False
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
+        return len(body) >= length
+
+    def _down(self, upstream: socket.socket, client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                if self.crashed.is_set():
+                    return  # the answer dies with the service
+                client.sendall(data)
+
+
+def test_crash_while_verifying_is_all_or_nothing(
+    crashable_deployment: CrashableDeployment,
+    checkin: Checkin,
+    report: Report,
+    testdata: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    deployment = crashable_deployment
+    reservation = deployment.reservation()
+    video, portrait = testdata / HAMILTON, testdata / MISC / "lin-manuel-miranda.png"
+    proxy = CrashingProxy(deployment.url, deployment.service.kill)
+    try:
+        crashed = checkin(
+            deployment,
+            "service killed as the envelope arrives",
+            video,
+            portrait,
+            reservation["booking_code"],
+            env={"LETHE_KIOSK_SERVICE_URL": proxy.url},
+        )
+    finally:
+        proxy.close()
+    assert proxy.crashed.is_set()
+    assert crashed.status == 4, crashed.answer
+    assert crashed.error["code"] == "service-unreachable"
+    assert crashed.error["retryable"] is True
+
+    # Whether or not the service got as far as committing, it committed all of the decision or none.
+    state = deployment.stay_state(reservation["reference"])
+    nothing = (state.status, state.templates, state.attempts, state.sessions) == ("reserved", 0, 0, {"open": 1})
+    everything = (state.status, state.templates, state.attempts, state.sessions) == ("checked_in", 1, 1, {"used": 1})
+    assert nothing or everything, state
+    assert deployment.audit_chain_intact()
+    report.record({"test": request.node.nodeid, "case": "state after the crash", "committed": everything})
+
+    deployment.service.start()
+    run = checkin(deployment, "retry after restart", video, portrait, reservation["booking_code"])
+    assert (run.status, run.decision) == (0, "accepted"), run.answer
+    state = deployment.stay_state(reservation["reference"])
+    assert (state.status, state.templates, state.attempts) == ("checked_in", 1, 2 if everything else 1)
