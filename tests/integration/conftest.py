@@ -155,7 +155,7 @@ class Deployment:
             database.dispose()
 
 
-def _service_env(instance: Path, data_mirror: Path) -> dict[str, str]:
+def service_env(instance: Path, data_mirror: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
     return env | {
         "LETHE_INSTANCE_PATH": str(instance),
@@ -164,7 +164,7 @@ def _service_env(instance: Path, data_mirror: Path) -> dict[str, str]:
     }
 
 
-def _provision(url: str, env: dict[str, str], instance: Path) -> Deployment:
+def provision(url: str, env: dict[str, str], instance: Path) -> Deployment:
     """Create a PMS integration and register the kiosk; return the ready deployment."""
     env["LETHE_KIOSK_SERVICE_URL"] = url
     probe = Deployment(url, env, instance, "")
@@ -180,9 +180,9 @@ def _provision(url: str, env: dict[str, str], instance: Path) -> Deployment:
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory: pytest.TempPathFactory, data_mirror: Path) -> Iterator[Deployment]:
     instance = tmp_path_factory.mktemp("instance")
-    env = _service_env(instance, data_mirror)
+    env = service_env(instance, data_mirror)
     with running_service(env, free_port()) as url:
-        yield _provision(url, env, instance)
+        yield provision(url, env, instance)
 
 
 class ServiceProcess:
@@ -253,11 +253,11 @@ class CrashableDeployment(Deployment):
 def crashable_deployment(tmp_path: Path, data_mirror: Path, database_url: str) -> Iterator[CrashableDeployment]:
     """A service of its own on a fresh SQLite file or PostgreSQL schema (``database_url``)."""
     instance = tmp_path / "instance"
-    env = _service_env(instance, data_mirror) | {"LETHE_DATABASE_URL": database_url}
+    env = service_env(instance, data_mirror) | {"LETHE_DATABASE_URL": database_url}
     service = ServiceProcess(env, free_port())
     try:
         service.start()
-        ready = _provision(service.url, env, instance)
+        ready = provision(service.url, env, instance)
         yield CrashableDeployment(ready.url, ready.env, ready.instance, ready.api_key, service)
     finally:
         service.stop()

@@ -29,7 +29,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lethe.demo import free_port, running_service
-from tests.integration.conftest import Deployment
+from tests.integration.conftest import Deployment, provision, service_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -44,20 +44,9 @@ TALL = (1366, 1600)  # the stay page with its action forms
 def deployment(tmp_path_factory: pytest.TempPathFactory, data_mirror: Path) -> Iterator[Deployment]:
     """The real service, a registered kiosk and a PMS key; the browser reaches it as http://localhost."""
     instance = tmp_path_factory.mktemp("panel-instance")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
-    env |= {
-        "LETHE_INSTANCE_PATH": str(instance),
-        "LETHE_DATA_MIRROR": str(data_mirror),
-        "LETHE_KIOSK_KEY_FILE": str(instance / "kiosk" / "kiosk.json"),
-    }
+    env = service_env(instance, data_mirror)
     with running_service(env, free_port()) as url:
-        url = url.replace("127.0.0.1", "localhost")
-        env["LETHE_KIOSK_SERVICE_URL"] = url
-        probe = Deployment(url, env, instance, "")
-        api_key = probe.lethe("integration", "create", "test-pms").stdout.strip()
-        code = probe.lethe("device", "code", "--name", "Lobby 1").stdout.split()[0]
-        probe.lethe("kiosk", "register", "--service", url, "--code", code)
-        yield Deployment(url, env, instance, api_key)
+        yield provision(url.replace("127.0.0.1", "localhost"), env, instance)
 
 
 @pytest.fixture(scope="module")
