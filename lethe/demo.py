@@ -51,7 +51,7 @@ def running_service(env: dict[str, str], port: int, *, workers: int = 2) -> Iter
             stderr=log,
         )
         try:
-            _wait_until_healthy(process, url, log)
+            wait_until_healthy(process, url, log)
             yield url
         finally:
             process.terminate()
@@ -62,7 +62,7 @@ def running_service(env: dict[str, str], port: int, *, workers: int = 2) -> Iter
                 process.wait()
 
 
-def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: IO[str]) -> None:
+def wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: IO[str]) -> None:
     import requests
 
     deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
@@ -71,9 +71,9 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: IO[str]
             log.seek(0)
             raise click.ClickException(f"the service exited at start:\n{log.read()}")
         try:
-            if requests.get(url + "/healthz", timeout=1).ok:
+            if requests.get(url + "/healthz", timeout=5).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy starting to answer
             pass
         if time.monotonic() > deadline:
             raise click.ClickException("the service did not start in time")

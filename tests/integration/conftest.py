@@ -26,17 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import click
 import pytest
 import requests
 from sqlalchemy import func, select
 
-from lethe.demo import free_port, lethe_command, running_service
+from lethe.demo import free_port, lethe_command, running_service, wait_until_healthy
 from service.audit import verify_chain
 from service.db import Database
 from service.models import CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
 
 REPORT_ENV = "LETHE_TEST_INTEGRATION_REPORT"
-SERVICE_START_TIMEOUT_S = 60
 
 
 @dataclass
@@ -205,20 +205,11 @@ class ServiceProcess:
             stderr=self._log,
             start_new_session=True,
         )
-        deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
-        while True:
-            if self._process.poll() is not None:
-                self._log.seek(0)
-                raise RuntimeError(f"the service exited at start:\n{self._log.read()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).ok:
-                    return
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError("the service did not start in time")
-            time.sleep(0.2)
+        try:
+            wait_until_healthy(self._process, self.url, self._log)
+        except click.ClickException:
+            self.kill()
+            raise
 
     def kill(self) -> None:
         """SIGKILL the gunicorn master and its workers at once; nothing gets to clean up."""

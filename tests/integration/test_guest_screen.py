@@ -159,7 +159,7 @@ def test_screen_command_end_to_end(deployment: Deployment, testdata: Path, tmp_p
     qr = tmp_path / "booking.png"
     qr.write_bytes(render_qr(booking, "png"))
     port = free_port()
-    process = subprocess.Popen(
+    with subprocess.Popen(
         lethe_command(
             "kiosk", "screen", "--port", str(port), "--result-seconds", "0",
             "--booking-source", str(qr),
@@ -167,22 +167,22 @@ def test_screen_command_end_to_end(deployment: Deployment, testdata: Path, tmp_p
             "--id-image", str(testdata / MISC / "lin-manuel-miranda.png"),
         ),
         env=deployment.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/state", timeout=2).json()["screen"] == "consent":
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        assert requests.post(f"{url}/consent", timeout=5).json() == {"ok": True}
-        out, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    ) as process:  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if requests.get(f"{url}/state", timeout=5).json()["screen"] == "consent":
+                        break
+                except requests.RequestException:  # not listening yet, or busy loading its models
+                    pass
+                time.sleep(0.2)
+            assert requests.post(f"{url}/consent", timeout=5).json() == {"ok": True}
+            out, err = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     assert process.returncode == 0, err
     assert "result: accepted" in out

@@ -32,7 +32,9 @@ def test_crash_mid_session_is_retryable_and_leaves_nothing_half_written(
     video, portrait = testdata / HAMILTON, testdata / MISC / "lin-manuel-miranda.png"
     # --realtime reads the clip at its own frame rate, as from a camera: the session is open for
     # several seconds while the kiosk looks for the guest's face (none in the first 2.8 s).
-    kiosk = subprocess.Popen(
+    # The context manager closes the kiosk's pipes whatever happens; the finally block makes sure
+    # it has exited before that.
+    with subprocess.Popen(
         lethe_command(
             "kiosk",
             "--source",
@@ -48,19 +50,19 @@ def test_crash_mid_session_is_retryable_and_leaves_nothing_half_written(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while deployment.stay_state(reservation["reference"]).sessions.get("open", 0) == 0:
-            assert kiosk.poll() is None, kiosk.communicate()
-            assert time.monotonic() < deadline, "the kiosk never opened a session"
-            time.sleep(0.1)
-        deployment.service.kill()
-        stdout, stderr = kiosk.communicate(timeout=120)
-    finally:
-        if kiosk.poll() is None:
-            kiosk.kill()
-            kiosk.wait()
+    ) as kiosk:
+        try:
+            deadline = time.monotonic() + 60
+            while deployment.stay_state(reservation["reference"]).sessions.get("open", 0) == 0:
+                assert kiosk.poll() is None, kiosk.communicate()
+                assert time.monotonic() < deadline, "the kiosk never opened a session"
+                time.sleep(0.1)
+            deployment.service.kill()
+            stdout, stderr = kiosk.communicate(timeout=120)
+        finally:
+            if kiosk.poll() is None:
+                kiosk.kill()
+                kiosk.wait()
 
     answer = json.loads(stdout.strip().splitlines()[-1])
     report.record(
