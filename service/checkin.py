@@ -331,7 +331,8 @@ def _write(
             _STORE_TEMPLATE,
             {"id": record_id, "stay_id": stay.id, "model_id": model_id, "ciphertext": ciphertext, "created_at": now},
         )
-        conn.execute(_CHECK_IN, {"stay": stay.id, "checked_in_at": current.checked_in_at or now})
+        if current.status != "checked_in" or current.checked_in_at is None:  # a re-verification changes nothing here
+            conn.execute(_CHECK_IN, {"stay": stay.id, "checked_in_at": current.checked_in_at or now})
     actor = f"kiosk:{read.kiosk_id}"
     conn.execute(
         _RECORD_ATTEMPT,
