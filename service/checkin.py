@@ -1,7 +1,7 @@
 """The check-in: open a session, then verify a sealed envelope against it.
 
 ``verify`` authenticates the kiosk's envelope, checks the session nonce, opens
-the payload in memory and compares 1:1 after one read (a snapshot: on SQLite
+the payload in memory and compares 1:1 after one read (one SELECT: on SQLite
 outside the write lock), then, in one short write transaction of Core
 statements, consumes the session (only if still open), re-reads the kiosk's
 and the stay's state under the write lock, stores the accepted live template
@@ -133,7 +133,7 @@ def verify(
         raise InvalidEnvelopeError() from None
     header = envelope.header
     with db.connect() as conn:
-        with db.snapshot(conn):
+        with db.read(conn):
             rows: Sequence[Any] = conn.execute(
                 _READ, {"kiosk": str(header.kiosk_id), "session": str(header.session_id)}
             ).all()

@@ -3,9 +3,10 @@
 SQLite (the default) is opened in WAL mode with ``secure_delete`` on, so deleted
 rows are overwritten rather than left in free pages, and every transaction
 begins ``IMMEDIATE`` so concurrent gunicorn workers queue instead of failing
-to upgrade a read lock, except a :meth:`Database.snapshot` (a read-only
-``BEGIN DEFERRED``, which in WAL mode neither takes nor waits for the write
-lock). PostgreSQL is used as given by its URL.
+to upgrade a read lock, except under :meth:`Database.read` (no ``BEGIN``:
+each statement reads in its own implicit transaction, which in WAL mode
+neither takes nor waits for the write lock). PostgreSQL is used as given by
+its URL.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-_DEFERRED = "lethe.deferred-begin"  # a connection.info flag: the next SQLite BEGIN is a read snapshot
+_READ_ONLY = "lethe.read-only"  # a connection.info flag: the next SQLite "begin" issues no BEGIN (see Database.read)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -37,7 +38,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN" if conn.info.pop(_DEFERRED, False) else "BEGIN IMMEDIATE")
+    if conn.info.pop(_READ_ONLY, False):
+        return  # autocommit: each statement is its own read transaction, which never waits for the write lock
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -132,24 +135,26 @@ class Database:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        """One pooled Core connection, for a :meth:`snapshot` followed by a :meth:`write` (the hot paths)."""
+        """One pooled Core connection, for a :meth:`read` followed by a :meth:`write` (the verification hot path)."""
         with self.engine.connect() as conn:
             yield conn
 
     @contextmanager
-    def snapshot(self, conn: Connection) -> Iterator[Connection]:
-        """A read-only transaction on ``conn``: on SQLite a deferred ``BEGIN``, outside the writer queue.
+    def read(self, conn: Connection) -> Iterator[Connection]:
+        """Read-only use of ``conn``; the caller must not write in it.
 
-        In WAL mode it sees one consistent snapshot and never waits for writers.
-        The caller must not write in it.
+        On SQLite no ``BEGIN`` is issued: each statement runs in its own
+        implicit read transaction (one consistent snapshot per statement), in
+        WAL mode without waiting for writers, and outside the writer queue. On
+        PostgreSQL it is an ordinary transaction.
         """
         if self.is_sqlite:
-            conn.info[_DEFERRED] = True
+            conn.info[_READ_ONLY] = True
         try:
             with conn.begin():
                 yield conn
         finally:
-            conn.info.pop(_DEFERRED, None)
+            conn.info.pop(_READ_ONLY, None)
 
     @contextmanager
     def write(self, conn: Connection) -> Iterator[Connection]:
