@@ -141,20 +141,15 @@ class Database:
 
     @contextmanager
     def read(self, conn: Connection) -> Iterator[Connection]:
-        """Read-only use of ``conn`` before a :meth:`write` on it; the caller must not write in it.
+        """Read-only use of ``conn``; the caller must not write in it.
 
         On SQLite no ``BEGIN`` is issued: each statement runs in its own
         implicit read transaction (one consistent snapshot per statement), in
-        WAL mode without waiting for writers, and outside the writer queue;
-        the block ends that transaction. On PostgreSQL the reads open the
-        transaction that the following :meth:`write` continues and commits
-        (read committed: a plain ``SELECT`` takes no lock), which saves a
-        commit and a begin.
+        WAL mode without waiting for writers, and outside the writer queue. On
+        PostgreSQL it is an ordinary transaction.
         """
-        if not self.is_sqlite:
-            yield conn
-            return
-        conn.info[_READ_ONLY] = True
+        if self.is_sqlite:
+            conn.info[_READ_ONLY] = True
         try:
             with conn.begin():
                 yield conn
@@ -163,12 +158,9 @@ class Database:
 
     @contextmanager
     def write(self, conn: Connection) -> Iterator[Connection]:
-        """A write transaction on ``conn`` (on SQLite ``BEGIN IMMEDIATE`` in the writer queue): committed on success.
-
-        On PostgreSQL it continues the transaction a :meth:`read` opened, if any.
-        """
+        """A write transaction on ``conn`` (on SQLite ``BEGIN IMMEDIATE`` in the writer queue): committed on success."""
         if self._queue is None:
-            with conn.get_transaction() or conn.begin():
+            with conn.begin():
                 yield conn
             return
         with self._queue.held(), conn.begin():
