@@ -214,7 +214,6 @@ _READ = (
         Kiosk.status.label("kiosk_status"),
         Kiosk.public_key,
         Kiosk.last_seen_at,
-        CheckinSession.kiosk_id.label("session_kiosk_id"),
         CheckinSession.stay_id,
         CheckinSession.nonce,
         CheckinSession.status.label("session_status"),
@@ -236,7 +235,9 @@ _READ = (
         .label("liveness"),
     )
     .select_from(Kiosk)
-    .outerjoin(CheckinSession, CheckinSession.id == bindparam("session"))
+    .outerjoin(  # only this kiosk's session: another kiosk's is "unknown" and its stay is never read
+        CheckinSession, (CheckinSession.id == bindparam("session")) & (CheckinSession.kiosk_id == Kiosk.id)
+    )
     .outerjoin(Stay, Stay.id == CheckinSession.stay_id)
     .outerjoin(StayKey, StayKey.stay_id == CheckinSession.stay_id)
     .outerjoin(StoredTemplate, StoredTemplate.stay_id == CheckinSession.stay_id)
@@ -250,7 +251,7 @@ def _device_key(raw: bytes) -> VerifyKey:
 
 
 def _check_session(read: Any, nonce: bytes, now: dt.datetime) -> None:
-    if read.stay_id is None or read.session_kiosk_id != read.kiosk_id:
+    if read.stay_id is None:  # no such session, or another kiosk's (the read joins only this kiosk's)
         raise UnknownSession()
     if not secrets.compare_digest(read.nonce, nonce):
         log.info("envelope from kiosk %s refused: nonce does not match session", read.kiosk_id)
