@@ -249,8 +249,8 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
                 nonce=opened.nonce,
                 now=time.time(),
             )
-            result = checkin.verify(session, ring, manifest, body, now=now, skew_s=900)
-            assert result.decision == "accepted", result
+        result = checkin.verify(db, ring, manifest, body, now=now, skew_s=900)
+        assert result.decision == "accepted", result
     stay_ids = list(references)
     rows = []
     bodies = []

@@ -8,6 +8,7 @@ Keys travel and rest as raw bytes in fixed, documented lengths (see
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -119,6 +120,15 @@ class RecipientPrivateKey:
         return cls(suite, seed + xkey)
 
     def to_hpke(self) -> x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey:
+        return self._hpke
+
+    def public_key(self) -> RecipientPublicKey:
+        return self._public
+
+    # Derived once per key object (ML-KEM key expansion from the seed is the costly part): the service
+    # opens every envelope with the same keyring objects.
+    @functools.cached_property
+    def _hpke(self) -> x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey:
         if self.suite is Suite.X25519:
             return x25519.X25519PrivateKey.from_private_bytes(self.raw)
         return hpke.MLKEM768X25519PrivateKey(
@@ -126,7 +136,8 @@ class RecipientPrivateKey:
             x25519.X25519PrivateKey.from_private_bytes(self.raw[64:]),
         )
 
-    def public_key(self) -> RecipientPublicKey:
+    @functools.cached_property
+    def _public(self) -> RecipientPublicKey:
         if self.suite is Suite.X25519:
             xpub = x25519.X25519PrivateKey.from_private_bytes(self.raw).public_key()
             return RecipientPublicKey(self.suite, xpub.public_bytes_raw())

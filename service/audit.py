@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.orm import Session
 
 from protocol import canonical_json
@@ -37,7 +37,7 @@ def append(
 ) -> AuditEntry:
     """Append one entry in the caller's transaction and return it."""
     clean = _check_details(details or {})
-    if session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":  # a statement through the session: pending rows flush first
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
     last = session.scalars(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
     entry = AuditEntry(
@@ -68,35 +68,61 @@ def append_many(session: Session, pending: list[Pending], *, at: dt.datetime | N
     """Append several entries in one go (one lookup of the chain's end); returns how many."""
     if not pending:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
-    prev = session.scalars(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first() or GENESIS
-    when = at or utcnow()
-    rows = []
-    for item in pending:
-        entry = AuditEntry(
-            at=when,
-            actor=item.actor,
-            action=item.action,
-            subject=item.subject,
-            details=json.dumps(_check_details(item.details or {}), sort_keys=True, separators=(",", ":")),
-            prev_hash=prev,
-        )
-        entry.hash = prev = entry_hash(entry)
-        rows.append(entry)
-    session.add_all(rows)
     session.flush()
-    return len(rows)
+    append_rows(session.connection(), pending, at=at)
+    return len(pending)
+
+
+_LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+_INSERT = insert(AuditEntry)
+
+
+def lock_chain(conn: Connection) -> None:
+    """On PostgreSQL, take the transaction-scoped lock that serialises appends (SQLite's write lock does it there)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+
+
+def append_rows(conn: Connection, pending: list[Pending], *, at: dt.datetime | None = None) -> str:
+    """Append ``pending`` with Core statements in ``conn``'s transaction (one read of the chain's end, one insert).
+
+    Returns the new last hash. The hot path (verification) uses this directly, without the ORM.
+    """
+    lock_chain(conn)
+    prev = conn.scalar(_LAST_HASH) or GENESIS
+    when = at or utcnow()
+    rows: list[dict[str, object]] = []
+    for item in pending:
+        details = json.dumps(_check_details(item.details or {}), sort_keys=True, separators=(",", ":"))
+        digest = _hash(when, item.actor, item.action, item.subject, details, prev)
+        rows.append(
+            {
+                "at": when,
+                "actor": item.actor,
+                "action": item.action,
+                "subject": item.subject,
+                "details": details,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+    return prev
 
 
 def entry_hash(entry: AuditEntry) -> str:
+    return _hash(entry.at, entry.actor, entry.action, entry.subject, entry.details, entry.prev_hash)
+
+
+def _hash(at: dt.datetime, actor: str, action: str, subject: str | None, details: str, prev: str) -> str:
     body = {
-        "at": entry.at.astimezone(dt.UTC).isoformat(),
-        "actor": entry.actor,
-        "action": entry.action,
-        "subject": entry.subject,
-        "details": entry.details,
-        "prev": entry.prev_hash,
+        "at": at.astimezone(dt.UTC).isoformat(),
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "details": details,
+        "prev": prev,
     }
     return hashlib.sha256(b"lethe/v1 audit\x00" + canonical_json(body)).hexdigest()
 

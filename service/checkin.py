@@ -1,27 +1,31 @@
 """The check-in: open a session, then verify a sealed envelope against it.
 
-``verify`` runs the whole decision in the caller's transaction: authenticate
-the kiosk's envelope, consume the session nonce, open the payload in memory,
-compare 1:1, store the accepted live template encrypted for the stay, and
-record the attempt and an audit entry. Templates exist in clear only in local
-variables of this module.
+``verify`` authenticates the kiosk's envelope, checks the session nonce, opens
+the payload in memory and compares 1:1 after one read (one SELECT: on SQLite
+outside the write lock), then, in one short write transaction of Core
+statements, consumes the session (only if still open), re-reads the kiosk's
+and the stay's state under the write lock, stores the accepted live template
+encrypted for the stay, and records the attempt, the lockout accounting and
+the audit entry. Templates exist in clear only in local variables of this
+module.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.registry import Manifest
 from protocol import (
-    CheckinPayload,
     InvalidEnvelope,
     Template,
     VerifyKey,
@@ -34,6 +38,8 @@ from protocol import (
 )
 from protocol.vault import decrypt_template, derive_data_key, encrypt_template, unwrap_key_seed
 from service import audit, liveness, lockout
+from service import property as prop
+from service.db import Database
 from service.errors import (
     BookingSecretMismatch,
     InvalidEnvelopeError,
@@ -45,9 +51,18 @@ from service.errors import (
     UnknownSession,
 )
 from service.keyring import Keyring
-from service.kiosks import active_kiosk, check_fresh
+from service.kiosks import check_fresh, require_active
 from service.matcher import compare
-from service.models import CheckinAttempt, CheckinSession, Kiosk, Stay, StayKey, StoredTemplate
+from service.models import (
+    CheckinAttempt,
+    CheckinSession,
+    Kiosk,
+    PropertySetting,
+    Stay,
+    StayKey,
+    StoredTemplate,
+    UTCDateTime,
+)
 from service.reservations import ACTIVE, stay_by_reference
 
 log = logging.getLogger(__name__)
@@ -97,7 +112,7 @@ def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.date
 
 
 def verify(
-    session: Session,
+    db: Database,
     keyring: Keyring,
     manifest: Manifest,
     body: bytes,
@@ -117,59 +132,64 @@ def verify(
         log.info("envelope refused: %s", exc.reason)
         raise InvalidEnvelopeError() from None
     header = envelope.header
-    kiosk = active_kiosk(session, header.kiosk_id)
-    try:
-        payload_bytes = open_envelope(envelope, device_key=VerifyKey(kiosk.public_key), recipient_keys=keyring.hpke)
-        payload = decode_payload(payload_bytes)
-    except InvalidEnvelope as exc:
-        log.info("envelope from kiosk %s refused: %s", kiosk.id, exc.reason)
-        raise InvalidEnvelopeError() from None
-    if limit is not None:
-        limit("kiosk", kiosk.id)
-    check_fresh(header.timestamp_ms, now, skew_s)
-    checkin = _consume_session(session, kiosk, header.session_id, header.nonce, now)
-    if kiosk.last_seen_at is None or now - kiosk.last_seen_at > LAST_SEEN_RESOLUTION:
-        kiosk.last_seen_at = now
-    stay = session.get_one(Stay, checkin.stay_id)
-    if stay.status not in ACTIVE:
-        raise StayNotActive()
-    lockout.check_not_locked(stay)
-    if secret_fingerprint(payload.stay_secret) != stay.secret_fingerprint:
-        result = Verification(checkin.id, "rejected", "booking-secret-mismatch", problem=BookingSecretMismatch())
-        _record(session, stay, kiosk, result, now)
-        lockout.note_failure(session, stay, actor=f"kiosk:{kiosk.id}", now=now)
-        return result
-    if (failure := liveness.failure(session, checkin, payload.liveness)) is not None:
-        log.info("check-in session %s: liveness failed: %s", checkin.id, failure)
-        result = Verification(checkin.id, "rejected", "liveness-failed")
-        _record(session, stay, kiosk, result, now)
-        lockout.note_failure(session, stay, actor=f"kiosk:{kiosk.id}", now=now)
-        return result
-    stay_key = session.get(StayKey, stay.id)
-    if stay_key is None:
-        raise StayNotActive()
-    data_key = derive_data_key(
-        unwrap_key_seed(keyring.kek(stay_key.kek_id), stay_key.wrapped_seed, stay_id=stay.id),
-        payload.stay_secret,
-        stay_id=stay.id,
-    )
-    reference = payload.id_template or _stored_template(session, stay, data_key, payload)
-    match = compare(payload.live, reference, manifest)
-    result = Verification(
-        checkin.id,
-        "accepted" if match.is_match else "rejected",
-        "match" if match.is_match else "no-match",
-        match.model_id,
-        match.score,
-        match.threshold,
-    )
-    if match.is_match:
-        _store_template(session, stay, payload.live, data_key)
-        stay.status = "checked_in"
-        stay.checked_in_at = stay.checked_in_at or now
-    _record(session, stay, kiosk, result, now)
-    if not match.is_match:
-        lockout.note_failure(session, stay, actor=f"kiosk:{kiosk.id}", now=now)
+    with db.connect() as conn:
+        with db.read(conn):
+            rows: Sequence[Any] = conn.execute(
+                _READ, {"kiosk": str(header.kiosk_id), "session": str(header.session_id)}
+            ).all()
+        read = rows[0] if rows else None
+        require_active(None if read is None else read.kiosk_status)
+        assert read is not None
+        try:
+            payload_bytes = open_envelope(
+                envelope, device_key=_device_key(read.public_key), recipient_keys=keyring.hpke
+            )
+            payload = decode_payload(payload_bytes)
+        except InvalidEnvelope as exc:
+            log.info("envelope from kiosk %s refused: %s", read.kiosk_id, exc.reason)
+            raise InvalidEnvelopeError() from None
+        if limit is not None:
+            limit("kiosk", read.kiosk_id)
+        check_fresh(header.timestamp_ms, now, skew_s)
+        _check_session(read, header.nonce, now)
+        if read.stay_status not in ACTIVE:
+            raise StayNotActive()
+        stay = lockout.StayState(read.stay_id, read.locked_at, read.unlocked_at)
+        lockout.check_not_locked(stay)
+        session_id = str(header.session_id)
+        new_template: tuple[str, bytes] | None = None
+        policy = prop.from_document(prop.Liveness, read.liveness)
+        if secret_fingerprint(payload.stay_secret) != read.secret_fingerprint:
+            result = Verification(session_id, "rejected", "booking-secret-mismatch", problem=BookingSecretMismatch())
+        elif (
+            failure := liveness.failure(policy, nonce=read.nonce, challenge=read.challenge, evidence=payload.liveness)
+        ) is not None:
+            log.info("check-in session %s: liveness failed: %s", session_id, failure)
+            result = Verification(session_id, "rejected", "liveness-failed")
+        else:
+            if read.kek_id is None:
+                raise StayNotActive()
+            data_key = derive_data_key(
+                unwrap_key_seed(keyring.kek(read.kek_id), read.wrapped_seed, stay_id=stay.id),
+                payload.stay_secret,
+                stay_id=stay.id,
+            )
+            reference = payload.id_template or _stored_template(rows, data_key, payload.live.model_id)
+            match = compare(payload.live, reference, manifest)
+            result = Verification(
+                session_id,
+                "accepted" if match.is_match else "rejected",
+                "match" if match.is_match else "no-match",
+                match.model_id,
+                match.score,
+                match.threshold,
+            )
+            if match.is_match:
+                record_id = str(uuid.uuid4())
+                ciphertext = encrypt_template(data_key, encode_template(payload.live), record_id=record_id)
+                new_template = (record_id, ciphertext)
+        with db.write(conn):
+            _write(conn, read, result, payload.live.model_id, new_template, now)
     return result
 
 
@@ -185,77 +205,165 @@ def end_session(session: Session, kiosk: Kiosk, session_id: str, *, now: dt.date
     return checkin
 
 
-def _consume_session(
-    session: Session, kiosk: Kiosk, session_id: uuid.UUID, nonce: bytes, now: dt.datetime
-) -> CheckinSession:
-    checkin = session.scalars(
-        select(CheckinSession).where(CheckinSession.id == str(session_id)).with_for_update()
-    ).first()
-    if checkin is None or checkin.kiosk_id != kiosk.id:
+# The verification's one read, outside the write transaction: the kiosk, and (outer joins, so a
+# missing row still names the kiosk) the session, its stay, the stay's key and stored templates,
+# and the property's liveness policy document.
+_READ = (
+    select(
+        Kiosk.id.label("kiosk_id"),
+        Kiosk.status.label("kiosk_status"),
+        Kiosk.public_key,
+        Kiosk.last_seen_at,
+        CheckinSession.stay_id,
+        CheckinSession.nonce,
+        CheckinSession.status.label("session_status"),
+        CheckinSession.expires_at,
+        CheckinSession.challenge,
+        Stay.status.label("stay_status"),
+        Stay.locked_at,
+        Stay.unlocked_at,
+        Stay.secret_fingerprint,
+        StayKey.kek_id,
+        StayKey.wrapped_seed,
+        StoredTemplate.id.label("template_id"),
+        StoredTemplate.model_id.label("template_model_id"),
+        StoredTemplate.ciphertext,
+        StoredTemplate.created_at.label("template_created_at"),
+        select(PropertySetting.value)
+        .where(PropertySetting.key == prop.section_key(prop.Liveness))
+        .scalar_subquery()
+        .label("liveness"),
+    )
+    .select_from(Kiosk)
+    .outerjoin(  # only this kiosk's session: another kiosk's is "unknown" and its stay is never read
+        CheckinSession, (CheckinSession.id == bindparam("session")) & (CheckinSession.kiosk_id == Kiosk.id)
+    )
+    .outerjoin(Stay, Stay.id == CheckinSession.stay_id)
+    .outerjoin(StayKey, StayKey.stay_id == CheckinSession.stay_id)
+    .outerjoin(StoredTemplate, StoredTemplate.stay_id == CheckinSession.stay_id)
+    .where(Kiosk.id == bindparam("kiosk"))
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _device_key(raw: bytes) -> VerifyKey:
+    return VerifyKey(raw)
+
+
+def _check_session(read: Any, nonce: bytes, now: dt.datetime) -> None:
+    if read.stay_id is None:  # no such session, or another kiosk's (the read joins only this kiosk's)
         raise UnknownSession()
-    if not secrets.compare_digest(checkin.nonce, nonce):
-        log.info("envelope from kiosk %s refused: nonce does not match session", kiosk.id)
+    if not secrets.compare_digest(read.nonce, nonce):
+        log.info("envelope from kiosk %s refused: nonce does not match session", read.kiosk_id)
         raise InvalidEnvelopeError()
-    if checkin.status != "open":
+    if read.session_status != "open":
         raise ReplayedEnvelope()
-    if checkin.expires_at <= now:
+    if read.expires_at <= now:
         raise SessionExpired()
-    checkin.status = "used"
-    checkin.used_at = now
-    return checkin
 
 
-def _stored_template(session: Session, stay: Stay, data_key: bytes, payload: CheckinPayload) -> Template:
-    stored = session.scalars(
-        select(StoredTemplate)
-        .where(StoredTemplate.stay_id == stay.id, StoredTemplate.model_id == payload.live.model_id)
-        .order_by(StoredTemplate.created_at.desc())
-    ).first()
-    if stored is None:
+def _stored_template(rows: Sequence[Any], data_key: bytes, model_id: str) -> Template:
+    """The newest stored template of ``model_id`` among the read's rows, decrypted."""
+    stored = [r for r in rows if r.template_id is not None and r.template_model_id == model_id]
+    if not stored:
         raise MissingIdTemplate()
-    return decode_template(decrypt_template(data_key, stored.ciphertext, record_id=stored.id))
+    newest = max(stored, key=lambda r: r.template_created_at)
+    return decode_template(decrypt_template(data_key, newest.ciphertext, record_id=newest.template_id))
 
 
-def _store_template(session: Session, stay: Stay, live: Template, data_key: bytes) -> None:
-    """Keep one encrypted live template per stay and model, replacing an older one."""
-    session.execute(
-        delete(StoredTemplate).where(StoredTemplate.stay_id == stay.id, StoredTemplate.model_id == live.model_id)
+# The write transaction's statements, built once (building a statement per request costs more than running it).
+_NOW = bindparam("now", type_=UTCDateTime())
+_CONSUME = (
+    update(CheckinSession)
+    .where(CheckinSession.id == bindparam("session"), CheckinSession.status == "open")
+    .values(status="used", used_at=_NOW)
+)
+_RECHECK = (
+    select(
+        Stay.status,
+        Stay.locked_at,
+        Stay.unlocked_at,
+        Stay.checked_in_at,
+        select(Kiosk.status).where(Kiosk.id == bindparam("kiosk")).scalar_subquery().label("kiosk_status"),
     )
-    record_id = str(uuid.uuid4())
-    session.add(
-        StoredTemplate(
-            id=record_id,
-            stay_id=stay.id,
-            model_id=live.model_id,
-            ciphertext=encrypt_template(data_key, encode_template(live), record_id=record_id),
+    .where(Stay.id == bindparam("stay"))
+    .with_for_update(of=Stay)
+)
+_DROP_TEMPLATES = delete(StoredTemplate).where(
+    StoredTemplate.stay_id == bindparam("stay"), StoredTemplate.model_id == bindparam("model")
+)
+_CHECK_IN = (
+    update(Stay)
+    .where(Stay.id == bindparam("stay"))
+    .values(status="checked_in", checked_in_at=bindparam("checked_in_at", type_=UTCDateTime()))
+)
+_STORE_TEMPLATE = insert(StoredTemplate)
+_RECORD_ATTEMPT = insert(CheckinAttempt)
+_SEEN = update(Kiosk).where(Kiosk.id == bindparam("kiosk")).values(last_seen_at=_NOW)
+
+
+def _write(
+    conn: Connection,
+    read: Any,
+    result: Verification,
+    model_id: str,
+    new_template: tuple[str, bytes] | None,
+    now: dt.datetime,
+) -> None:
+    """The verification's write transaction, in Core statements: consume, re-check, store, record, audit.
+
+    The session is consumed only if still open (a concurrent replay loses here),
+    and the kiosk's and stay's state is read again under the write lock (the
+    stay's row locked on PostgreSQL), so a suspension, checkout or lockout that
+    committed after the read still wins.
+    """
+    if conn.execute(_CONSUME, {"session": result.session_id, "now": now}).rowcount != 1:
+        raise ReplayedEnvelope()
+    current = conn.execute(_RECHECK, {"stay": read.stay_id, "kiosk": read.kiosk_id}).one()
+    require_active(current.kiosk_status)
+    if current.status not in ACTIVE:
+        raise StayNotActive()
+    stay = lockout.StayState(read.stay_id, current.locked_at, current.unlocked_at)
+    lockout.check_not_locked(stay)
+    if new_template is not None:
+        record_id, ciphertext = new_template
+        conn.execute(_DROP_TEMPLATES, {"stay": stay.id, "model": model_id})
+        conn.execute(
+            _STORE_TEMPLATE,
+            {"id": record_id, "stay_id": stay.id, "model_id": model_id, "ciphertext": ciphertext, "created_at": now},
         )
-    )
-
-
-def _record(session: Session, stay: Stay, kiosk: Kiosk, result: Verification, now: dt.datetime) -> None:
-    session.add(
-        CheckinAttempt(
-            session_id=result.session_id,
-            stay_id=stay.id,
-            kiosk_id=kiosk.id,
-            decision=result.decision,
-            reason=result.reason,
-            model_id=result.model_id or "",
-            score=result.score,
-            threshold=result.threshold,
-            created_at=now,
-        )
-    )
-    audit.append(
-        session,
-        actor=f"kiosk:{kiosk.id}",
-        action="checkin.verify",
-        subject=stay.id,
-        details={
+        if current.status != "checked_in" or current.checked_in_at is None:  # a re-verification changes nothing here
+            conn.execute(_CHECK_IN, {"stay": stay.id, "checked_in_at": current.checked_in_at or now})
+    actor = f"kiosk:{read.kiosk_id}"
+    conn.execute(
+        _RECORD_ATTEMPT,
+        {
+            "session_id": result.session_id,
+            "stay_id": stay.id,
+            "kiosk_id": read.kiosk_id,
             "decision": result.decision,
             "reason": result.reason,
+            "model_id": result.model_id or "",
             "score": result.score,
             "threshold": result.threshold,
+            "created_at": now,
         },
-        at=now,
     )
+    entries = [
+        audit.Pending(
+            actor=actor,
+            action="checkin.verify",
+            subject=stay.id,
+            details={
+                "decision": result.decision,
+                "reason": result.reason,
+                "score": result.score,
+                "threshold": result.threshold,
+            },
+        )
+    ]
+    if result.decision == "rejected" and (lock := lockout.note_failure(conn, stay, actor=actor, now=now)) is not None:
+        entries.append(lock)
+    audit.append_rows(conn, entries, at=now)
+    if read.last_seen_at is None or now - read.last_seen_at > LAST_SEEN_RESOLUTION:
+        conn.execute(_SEEN, {"kiosk": read.kiosk_id, "now": now})

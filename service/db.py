@@ -3,7 +3,10 @@
 SQLite (the default) is opened in WAL mode with ``secure_delete`` on, so deleted
 rows are overwritten rather than left in free pages, and every transaction
 begins ``IMMEDIATE`` so concurrent gunicorn workers queue instead of failing
-to upgrade a read lock. PostgreSQL is used as given by its URL.
+to upgrade a read lock, except under :meth:`Database.read` (no ``BEGIN``:
+each statement reads in its own implicit transaction, which in WAL mode
+neither takes nor waits for the write lock). PostgreSQL is used as given by
+its URL.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_READ_ONLY = "lethe.read-only"  # a connection.info flag: the next SQLite "begin" issues no BEGIN (see Database.read)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -28,9 +32,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    if conn.info.pop(_READ_ONLY, False):
+        return  # autocommit: each statement is its own read transaction, which never waits for the write lock
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -122,6 +132,39 @@ class Database:
             return
         with self._queue.held(), self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """One pooled Core connection, for a :meth:`read` followed by a :meth:`write` (the verification hot path)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self, conn: Connection) -> Iterator[Connection]:
+        """Read-only use of ``conn``; the caller must not write in it.
+
+        On SQLite no ``BEGIN`` is issued: each statement runs in its own
+        implicit read transaction (one consistent snapshot per statement), in
+        WAL mode without waiting for writers, and outside the writer queue. On
+        PostgreSQL it is an ordinary transaction.
+        """
+        if self.is_sqlite:
+            conn.info[_READ_ONLY] = True
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info.pop(_READ_ONLY, None)
+
+    @contextmanager
+    def write(self, conn: Connection) -> Iterator[Connection]:
+        """A write transaction on ``conn`` (on SQLite ``BEGIN IMMEDIATE`` in the writer queue): committed on success."""
+        if self._queue is None:
+            with conn.begin():
+                yield conn
+            return
+        with self._queue.held(), conn.begin():
+            yield conn
 
     def checkpoint(self) -> None:
         """On SQLite, copy the WAL into the database file and truncate it, so deleted rows leave no copy there.

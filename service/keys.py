@@ -131,7 +131,8 @@ def retire(key_dir: Path, key_id: str, *, session: Session, actor: str) -> keyri
 
 
 def _stamp(key_dir: Path) -> tuple[int, tuple[str, ...]]:
-    return key_dir.stat().st_mtime_ns, tuple(sorted(p.name for p in key_dir.glob("*.key")))
+    # os.listdir, not Path.glob: this runs on every request, and glob costs about ten times more
+    return key_dir.stat().st_mtime_ns, tuple(sorted(n for n in os.listdir(key_dir) if n.endswith(".key")))
 
 
 def reload_if_changed(app: Flask) -> bool:

@@ -85,13 +85,19 @@ def active_kiosk(session: Session, kiosk_id: uuid.UUID | str) -> Kiosk:
     revocation takes effect for the very next request, on every worker.
     """
     kiosk = session.get(Kiosk, str(kiosk_id))
-    if kiosk is None:
-        raise UnknownKiosk()
-    if kiosk.status == SUSPENDED:
-        raise KioskSuspended()
-    if kiosk.status != ACTIVE:
-        raise KioskRevoked()
+    require_active(None if kiosk is None else kiosk.status)
+    assert kiosk is not None
     return kiosk
+
+
+def require_active(status: str | None) -> None:
+    """Raise ``unknown-kiosk`` (``None``: no such kiosk), ``kiosk-suspended`` or ``kiosk-revoked`` unless active."""
+    if status is None:
+        raise UnknownKiosk()
+    if status == SUSPENDED:
+        raise KioskSuspended()
+    if status != ACTIVE:
+        raise KioskRevoked()
 
 
 # -- lifecycle (CLI and staff panel) -------------------------------------------------------------

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from protocol import LivenessEvidence
 from service import property as prop
-from service.models import CheckinSession
 
 NO_CHALLENGE = "none"
 
@@ -36,18 +35,19 @@ def choose_challenge(session: Session) -> str:
     raise AssertionError("unreachable: the draw is below the total weight")
 
 
-def failure(session: Session, checkin: CheckinSession, evidence: LivenessEvidence | None) -> str | None:
-    """Why ``evidence`` fails the property's policy for ``checkin``, or ``None`` when it passes.
+def failure(
+    policy: prop.Liveness, *, nonce: bytes, challenge: str | None, evidence: LivenessEvidence | None
+) -> str | None:
+    """Why ``evidence`` fails ``policy`` for the session with ``nonce`` and ``challenge``, or ``None`` when it passes.
 
     The reason is for the operator's log; the kiosk only learns ``liveness-failed``.
     """
-    policy = prop.load(session, prop.Liveness)
-    challenge = checkin.challenge or NO_CHALLENGE
+    challenge = challenge or NO_CHALLENGE
     if evidence is None:
         if policy.require_passive or challenge != NO_CHALLENGE:
             return "no liveness evidence in the payload"
         return None
-    if not secrets.compare_digest(evidence.nonce, checkin.nonce):
+    if not secrets.compare_digest(evidence.nonce, nonce):
         return "evidence names another session's nonce"
     if evidence.challenge != challenge:
         return f"evidence names challenge {evidence.challenge!r}, the session asked for {challenge!r}"

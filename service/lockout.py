@@ -8,60 +8,68 @@ before the last unlock do not count again.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from service import audit, metrics
 from service.errors import InvalidTransition, StayLocked
 from service.kiosks import require_reason
-from service.models import CheckinAttempt, Stay
+from service.models import CheckinAttempt, Stay, UTCDateTime
 
 MAX_FAILURES = 5
 WINDOW_S = 180
+_FAILURES = (
+    select(func.count())
+    .select_from(CheckinAttempt)
+    .where(
+        CheckinAttempt.stay_id == bindparam("stay"),
+        CheckinAttempt.decision == "rejected",
+        CheckinAttempt.created_at > bindparam("since", type_=UTCDateTime()),
+    )
+)
+_LOCK = update(Stay).where(Stay.id == bindparam("stay")).values(locked_at=bindparam("now", type_=UTCDateTime()))
 
 
-def check_not_locked(stay: Stay) -> None:
+def check_not_locked(stay: Stay | StayState) -> None:
     """Raise ``stay-locked`` when face check-in is locked for ``stay``."""
     if stay.locked_at is not None:
         raise StayLocked()
 
 
-def recent_failures(session: Session, stay: Stay, *, now: dt.datetime) -> int:
+def recent_failures(session: Session | Connection, stay: Stay | StayState, *, now: dt.datetime) -> int:
     """Rejected verifications of ``stay`` within the window and since its last unlock."""
     since = now - dt.timedelta(seconds=WINDOW_S)
     if stay.unlocked_at is not None and stay.unlocked_at > since:
         since = stay.unlocked_at
-    count = session.scalar(
-        select(func.count())
-        .select_from(CheckinAttempt)
-        .where(
-            CheckinAttempt.stay_id == stay.id,
-            CheckinAttempt.decision == "rejected",
-            CheckinAttempt.created_at > since,
-        )
-    )
-    return int(count or 0)
+    return int(session.scalar(_FAILURES, {"stay": stay.id, "since": since}) or 0)
 
 
-def note_failure(session: Session, stay: Stay, *, actor: str, now: dt.datetime) -> bool:
-    """Call after recording a rejected attempt; lock the stay at the limit. Returns whether it is now locked."""
+@dataclass(frozen=True)
+class StayState:
+    """What lockout accounting reads of a stay (the verification hot path reads it with Core, not the ORM)."""
+
+    id: str
+    locked_at: dt.datetime | None
+    unlocked_at: dt.datetime | None
+
+
+def note_failure(conn: Connection, stay: StayState, *, actor: str, now: dt.datetime) -> audit.Pending | None:
+    """Call after recording a rejected attempt, in the same transaction: lock the stay at the limit.
+
+    Returns the ``stay.lock`` audit entry for the caller to append, or ``None`` when the stay is not locked now.
+    """
     if stay.locked_at is not None:
-        return True
-    failures = recent_failures(session, stay, now=now)
+        return None
+    failures = recent_failures(conn, stay, now=now)
     if failures < MAX_FAILURES:
-        return False
-    stay.locked_at = now
+        return None
+    conn.execute(_LOCK, {"stay": stay.id, "now": now})
     metrics.LOCKOUTS.inc()
-    audit.append(
-        session,
-        actor=actor,
-        action="stay.lock",
-        subject=stay.id,
-        details={"failures": failures, "window_s": WINDOW_S},
-        at=now,
+    return audit.Pending(
+        actor=actor, action="stay.lock", subject=stay.id, details={"failures": failures, "window_s": WINDOW_S}
     )
-    return True
 
 
 def unlock_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: dt.datetime | None = None) -> Stay:

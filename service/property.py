@@ -10,6 +10,7 @@ change is audited.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -96,13 +97,27 @@ SECTIONS: dict[str, type[_Section]] = {
 
 def load(session: Session, section: type[S]) -> S:
     """Return the stored value of ``section``, or its defaults if never set."""
-    row = session.get(PropertySetting, _key(section))
-    return section() if row is None else section.model_validate_json(row.value)
+    row = session.get(PropertySetting, section_key(section))
+    return from_document(section, None if row is None else row.value)
+
+
+def from_document(section: type[S], document: str | None) -> S:
+    """``section`` from its stored JSON document (``None``: never set, the defaults).
+
+    Parsed values are kept per process, keyed by the document itself: a changed
+    setting is a new document, so nothing goes stale (the values are frozen).
+    """
+    return section() if document is None else _parse(section, document)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(section: type[S], document: str) -> S:
+    return section.model_validate_json(document)
 
 
 def save(session: Session, value: _Section, *, actor: str) -> None:
     """Store ``value`` (already validated by its model) and audit the change."""
-    key = _key(type(value))
+    key = section_key(type(value))
     row = session.get(PropertySetting, key)
     document = value.model_dump_json()
     if row is None:
@@ -118,7 +133,8 @@ def local_time(session: Session, moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(ZoneInfo(load(session, General).timezone))
 
 
-def _key(section: type[_Section]) -> str:
+def section_key(section: type[_Section]) -> str:
+    """The ``property_settings.key`` row that holds ``section``."""
     for key, model in SECTIONS.items():
         if model is section:
             return key

@@ -104,16 +104,15 @@ def verify() -> Response:
     svc = service()
     started = time.perf_counter()
     try:
-        with svc.db.transaction() as session:
-            result = checkin.verify(
-                session,
-                svc.keyring,
-                svc.manifest,
-                request.get_data(),
-                now=svc.now(),
-                skew_s=svc.settings.clock_skew_s,
-                limit=limits.hit,
-            )
+        result = checkin.verify(
+            svc.db,
+            svc.keyring,
+            svc.manifest,
+            request.get_data(),
+            now=svc.now(),
+            skew_s=svc.settings.clock_skew_s,
+            limit=limits.hit,
+        )
     except LetheError as exc:
         metrics.verification(exc.code, time.perf_counter() - started)
         raise

@@ -222,6 +222,7 @@ def checkout(stay_id: str) -> str:
         if found is None:
             abort(404)
         receipt = reservations.checkout(db, svc.keyring, found, actor=_actor(), now=svc.now())
+    svc.db.checkpoint()  # as the kiosk's and the PMS's checkouts: no copy left in SQLite's WAL, and synced to disk
     return render_template(
         "panel/receipt.html",
         stay=found,
@@ -306,6 +307,7 @@ def erase(stay_id: str) -> str | Response:
         found = _stay_or_404(db, stay_id)
         name, reference = found.guest_name, found.reference
         erased = datasubject.erase_stay(db, found, actor=_actor(), reason=str(reason), now=_now())
+    service().db.checkpoint()
     return render_template("panel/erased.html", name=name, reference=reference, erased=erased)
 
 

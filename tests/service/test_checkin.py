@@ -238,3 +238,17 @@ def test_revoked_kiosk_is_refused(actions: Actions) -> None:
     with actions.svc.db.transaction() as session:
         revoke_kiosk(session, str(kiosk.kiosk_id), actor="test", reason="stolen")
     assert_problem(actions.open_session(kiosk, code.reference), 403, "kiosk-revoked")
+
+
+def test_another_kiosks_session_is_unknown_and_stays_usable_by_its_own(actions: Actions) -> None:
+    reference = random_template(11)
+    code = actions.reservation()
+    owner, other = actions.kiosk(), actions.kiosk()
+    opened = actions.session(owner, code.reference)
+    stolen = actions.verify(actions.envelope(other, opened, code, near(reference, 0.01), reference))
+    assert_problem(stolen, 404, "unknown-session")
+    answer = actions.verify(actions.envelope(owner, opened, code, near(reference, 0.01), reference))
+    assert answer.status_code == 200, answer.json
+    assert answer.json["decision"] == "accepted"
+    again = actions.verify(actions.envelope(owner, opened, code, near(reference, 0.01), reference))
+    assert_problem(again, 409, "replayed-envelope")
