@@ -171,9 +171,10 @@ def run_guest(
     settings: KioskSettings,
     *,
     source: str,
-    id_image: Path,
+    id_image: Path | None,
     booking_source: str | None,
     realtime: bool = False,
+    id_source: str | None = None,
 ) -> None:
     """One guest's check-in, reporting to ``screen``; always ends on a final screen."""
     from edge.kiosk import run_checkin
@@ -183,6 +184,7 @@ def run_guest(
             settings,
             source=source,
             id_image=id_image,
+            id_source=id_source,
             booking=None,
             booking_source=booking_source,
             realtime=realtime,
