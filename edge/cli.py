@@ -211,7 +211,8 @@ def screen(
 
     Open the page in a browser in kiosk mode. The guest shows the booking QR,
     reads and accepts the property's consent notice (or chooses the front desk),
-    then looks at the camera. Exit status as for `lethe kiosk`.
+    shows the ID document (with --id-from-camera) and looks at the camera.
+    Exit status as for `lethe kiosk`.
     """
     from edge.screen import GuestScreen, create_screen_app, run_guest, serve
 
