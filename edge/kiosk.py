@@ -148,7 +148,7 @@ def run_checkin(
         evidence: dict[str, Any] = {"id_source": "image" if id_image is not None else "camera"}
         if screen is not None:
             evidence["consent_version"] = screen.ask_consent(session.consent)
-            screen.step("id")
+            screen.step("id", id_source="image" if id_image is not None else "camera")
         if id_image is not None:
             id_template = id_template_from_image(backend, id_image, jitters=settings.id_jitters)
         else:
