@@ -213,7 +213,7 @@ class ServiceProcess:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a loaded machine may accept and not yet answer
                 pass
             if time.monotonic() > deadline:
                 self.kill()
