@@ -73,7 +73,7 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: IO[str]
         try:
             if requests.get(url + "/healthz", timeout=1).ok:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a loaded machine may accept and not yet answer
             pass
         if time.monotonic() > deadline:
             raise click.ClickException("the service did not start in time")
