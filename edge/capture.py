@@ -110,7 +110,8 @@ class LiveCapture:
         self._threshold = match_threshold
         self._landmarks = landmarks
         self._passive = passive
-        self._detect = Detector(backend, max_width=settings.detect_width, upsample=settings.detect_upsample)
+        self._detect_width = settings.detect_width or backend.detect_width
+        self._detect = Detector(backend, max_width=self._detect_width, upsample=settings.detect_upsample)
         self._gate = QualityGate(
             min_face_px=settings.min_face_px,
             min_sharpness=settings.min_sharpness,
@@ -156,7 +157,7 @@ class LiveCapture:
             seen += 1
             verdict = self.assess(frame, detector)
             done = detector is None or detector.passed
-            downscaled = frame.image.shape[1] > self._settings.detect_width
+            downscaled = frame.image.shape[1] > self._detect_width
             if verdict.ok and downscaled and len(self._detect_full(frame.image)) > 1:
                 verdict = Verdict("multiple-faces")
             if not verdict.ok or verdict.quality is None:

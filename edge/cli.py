@@ -23,6 +23,14 @@ def _settings(**overrides: Any) -> Any:
         raise click.UsageError(f"configuration: {exc}") from None
 
 
+def _check_id_options(id_image: Path | None, id_from_camera: bool, id_source: str | None) -> None:
+    """Exactly one way to the ID portrait: an image file, or the document held up to a camera."""
+    if id_image is not None and (id_from_camera or id_source):
+        raise click.UsageError("give --id-image, or read the ID from the camera (--id-from-camera/--id-source)")
+    if id_image is None and not (id_from_camera or id_source):
+        raise click.UsageError("missing --id-image (or --id-from-camera/--id-source)")
+
+
 def _fail(exc: Any, as_json: bool) -> None:
     problem = {"code": exc.code, "detail": exc.detail, "guidance": exc.guidance}
     if getattr(exc, "retryable", False):
@@ -40,6 +48,12 @@ def _fail(exc: Any, as_json: bool) -> None:
 @click.option("--service", "service_url", help="Service base URL [LETHE_KIOSK_SERVICE_URL].")
 @click.option("--source", help="Camera index, /dev/videoN, picamera[:N], a video file, an image or an image folder.")
 @click.option("--id-image", type=click.Path(path_type=Path), help="The ID portrait (image file).")
+@click.option(
+    "--id-from-camera",
+    is_flag=True,
+    help="Instead of --id-image: the guest holds the ID document's photo page up to the camera (--source).",
+)
+@click.option("--id-source", help="Like --id-from-camera, from this source instead of --source (camera, image, video).")
 @click.option(
     "--booking",
     help="The booking code (LETHE1.<reference>.<secret>); without it the booking QR is read from the camera.",
@@ -61,6 +75,8 @@ def kiosk(
     service_url: str | None,
     source: str | None,
     id_image: Path | None,
+    id_from_camera: bool,
+    id_source: str | None,
     booking: str | None,
     booking_from_camera: bool,
     booking_source: str | None,
@@ -88,16 +104,15 @@ def kiosk(
     if check_config:
         click.echo(settings.describe())
         return
-    missing = [name for name, value in (("--source", source), ("--id-image", id_image)) if not value]
-    if missing:
-        raise click.UsageError(f"missing {', '.join(missing)}")
+    if not source:
+        raise click.UsageError("missing --source")
+    _check_id_options(id_image, id_from_camera, id_source)
     if booking and (booking_from_camera or booking_source):
         raise click.UsageError("give --booking, or read it from the camera (--booking-from-camera/--booking-source)")
     from edge.errors import EdgeError
     from edge.kiosk import run_checkin
 
     assert source is not None
-    assert id_image is not None
 
     def say(message: str) -> None:
         if message:
@@ -108,6 +123,7 @@ def kiosk(
             settings,
             source=source,
             id_image=id_image,
+            id_source=id_source,
             booking=booking,
             booking_source=booking_source,
             realtime=realtime,
@@ -168,7 +184,11 @@ def register(service_url: str, code: str, key_file: Path | None) -> None:
 
 @kiosk.command()
 @click.option("--source", required=True, help="Camera index, /dev/videoN, picamera[:N], a video file or images.")
-@click.option("--id-image", type=click.Path(path_type=Path), required=True, help="The ID portrait (image file).")
+@click.option("--id-image", type=click.Path(path_type=Path), help="The ID portrait (image file).")
+@click.option(
+    "--id-from-camera", is_flag=True, help="Instead of --id-image: the guest holds the ID document up to the camera."
+)
+@click.option("--id-source", help="Like --id-from-camera, from this source instead of --source.")
 @click.option("--booking-source", help="Where to read the booking QR from instead of --source.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port on 127.0.0.1.")
 @click.option(
@@ -178,7 +198,9 @@ def register(service_url: str, code: str, key_file: Path | None) -> None:
 @click.option("--realtime", is_flag=True, help="Read a video file at its own frame rate.")
 def screen(
     source: str,
-    id_image: Path,
+    id_image: Path | None,
+    id_from_camera: bool,
+    id_source: str | None,
     booking_source: str | None,
     port: int,
     result_seconds: float,
@@ -189,16 +211,26 @@ def screen(
 
     Open the page in a browser in kiosk mode. The guest shows the booking QR,
     reads and accepts the property's consent notice (or chooses the front desk),
-    then looks at the camera. Exit status as for `lethe kiosk`.
+    shows the ID document (with --id-from-camera) and looks at the camera.
+    Exit status as for `lethe kiosk`.
     """
     from edge.screen import GuestScreen, create_screen_app, run_guest, serve
 
+    _check_id_options(id_image, id_from_camera, id_source)
     settings = _settings(key_file=key_file)
     guest = GuestScreen()
     server = serve(create_screen_app(guest), port)
     click.echo(f"guest screen on http://127.0.0.1:{server.server_port}/", err=True)
     try:
-        run_guest(guest, settings, source=source, id_image=id_image, booking_source=booking_source, realtime=realtime)
+        run_guest(
+            guest,
+            settings,
+            source=source,
+            id_image=id_image,
+            id_source=id_source,
+            booking_source=booking_source,
+            realtime=realtime,
+        )
         final = guest.state()["screen"]
         click.echo(f"result: {final}")
         time.sleep(result_seconds)

@@ -1,25 +1,58 @@
-"""The ID record: the portrait on an ID document (or an ID photo file) turned into a template."""
+"""The ID record: the portrait on an ID document turned into a template.
+
+Two ways in: an image file (the front-desk station's scan, :func:`id_template_from_image`),
+or the kiosk's camera, with the guest holding the document's photo page up to it
+(:func:`id_template_from_source`). Either way the one face found is templated as
+the live face is (same backend, the face embedded from the full-resolution image),
+with ``jitters`` re-samplings, worth it once per check-in rather than per frame.
+
+From the camera, every frame goes through detection and a quality gate adapted
+to a printed portrait: exactly one face (the document, not the guest behind it),
+at least :data:`ID_MIN_FACE_PX` wide, sharp enough, neither dark nor washed out
+by glare. Pose and eyes are not judged (the document photo is what it is). The
+sharpest of the first :data:`ID_GOOD_FRAMES` good frames is templated; frames
+stay in memory and are dropped as soon as they are judged.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge.backends import Embedder
+from edge.backends import Embedder, FaceBox
 from edge.errors import MultipleFacesInIdImage, NoFaceInIdImage
-from edge.quality import Detector
-from edge.sources import read_image
+from edge.quality import Detector, QualityGate
+from edge.sources import FrameSource, Image, read_image
 from protocol import Template
 
 ID_DETECT_WIDTH = 1024
+ID_MIN_FACE_PX = 40  # an ID-1 card's portrait (about 25 mm wide) held 30-40 cm from a 640x480 webcam: 45-60 px
+ID_GOOD_FRAMES = 3
+# What the guest is told while holding the document up, per refusal of the gate.
+ID_GUIDANCE = {
+    "no-face": "Hold the photo page of your ID document up to the camera.",
+    "multiple-faces": "Hold the ID document closer, so that only its photo is in view.",
+    "face-too-small": "Hold the ID document closer to the camera.",
+    "too-blurry": "Hold the ID document still.",
+    "too-dark": "More light on the ID document, please.",
+    "too-bright": "Tilt the ID document a little: there is glare on it.",
+    "low-contrast": "More light on the ID document, please.",
+}
+
+
+def _template(backend: Embedder, image: Image, face: FaceBox, jitters: int) -> Template:
+    rgb = np.ascontiguousarray(image[:, :, ::-1])
+    return Template.from_embedding(backend.model_id, backend.embed(rgb, face, jitters=jitters))
 
 
 def id_template_from_image(backend: Embedder, path: Path, *, jitters: int) -> Template:
     """Template the single portrait in the image at ``path``.
 
-    Detection upsamples once (ID portraits are small); embedding re-samples the
-    face ``jitters`` times, worth it once per check-in rather than per frame.
+    Detection upsamples once (ID portraits are small).
     """
     image = read_image(path)
     faces = Detector(backend, max_width=ID_DETECT_WIDTH, upsample=1)(image)
@@ -27,5 +60,65 @@ def id_template_from_image(backend: Embedder, path: Path, *, jitters: int) -> Te
         raise NoFaceInIdImage(f"no face found in the ID image {path.name}")
     if len(faces) > 1:
         raise MultipleFacesInIdImage(f"{len(faces)} faces found in the ID image {path.name}; it must show one")
-    rgb = np.ascontiguousarray(image[:, :, ::-1])
-    return Template.from_embedding(backend.model_id, backend.embed(rgb, faces[0], jitters=jitters))
+    return _template(backend, image, faces[0], jitters)
+
+
+@dataclass(frozen=True)
+class IdCapture:
+    """The document portrait's template and how it was found (counts only, no image data)."""
+
+    template: Template
+    frames_seen: int
+    good_frames: int
+
+
+def id_template_from_source(
+    backend: Embedder,
+    source: FrameSource,
+    *,
+    jitters: int,
+    min_sharpness: float,
+    max_seconds: float,
+    on_guidance: Callable[[str], None] | None = None,
+) -> IdCapture:
+    """Template the portrait of the ID document the guest holds up to ``source`` (an opened frame source).
+
+    Reads until :data:`ID_GOOD_FRAMES` frames pass the document gate, the
+    source ends, or ``max_seconds`` of its clock. Raises
+    :class:`MultipleFacesInIdImage` when several faces were what kept every frame
+    out most often, else :class:`NoFaceInIdImage`, each with what to do.
+    """
+    detect = Detector(backend, max_width=ID_DETECT_WIDTH, upsample=1)
+    gate = QualityGate(min_face_px=ID_MIN_FACE_PX, min_sharpness=min_sharpness)
+    refusals: Counter[str] = Counter()
+    best: tuple[float, Image, FaceBox] | None = None
+    seen = good = 0
+    said = ""
+    for frame in source.frames():
+        if frame.timestamp_s > max_seconds:
+            break
+        seen += 1
+        verdict = gate.assess(frame.image, detect(frame.image))
+        message = ""
+        if not verdict.ok or verdict.quality is None:
+            reason = verdict.reason or "no-face"
+            refusals[reason] += 1
+            message = ID_GUIDANCE.get(reason, ID_GUIDANCE["no-face"])
+        else:
+            good += 1
+            quality = verdict.quality
+            if best is None or quality.sharpness > best[0]:
+                best = (quality.sharpness, frame.image, quality.face)
+        if on_guidance is not None and message != said:
+            on_guidance(message)
+            said = message
+        if good >= ID_GOOD_FRAMES:
+            break
+    if best is None:
+        reason = refusals.most_common(1)[0][0] if refusals else "no-face"
+        detail = f"no usable ID portrait in {seen} frames: {ID_GUIDANCE.get(reason, ID_GUIDANCE['no-face'])}"
+        if reason == "multiple-faces":
+            raise MultipleFacesInIdImage(detail)
+        raise NoFaceInIdImage(detail)
+    template = _template(backend, best[1], best[2], jitters)
+    return IdCapture(template, seen, good)

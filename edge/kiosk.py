@@ -1,7 +1,8 @@
 """The headless kiosk: one guest's check-in from booking code to decision.
 
 Stages, in order: parse the booking code → open a session with the service
-(which names the liveness challenge) → template the ID portrait → capture:
+(which names the liveness challenge) → template the ID portrait (from an image
+file, or from the document the guest holds up to the camera) → capture:
 quality gate, passive liveness and the challenge, then fuse the live template →
 seal the template and the liveness evidence (bound to the session nonce), sign
 and post → report the decision. Frames and templates stay in memory.
@@ -20,7 +21,7 @@ from edge.capture import LiveCapture
 from edge.client import ServiceClient
 from edge.errors import ConsentRefused, InvalidBookingCodeError
 from edge.identity import load_identity
-from edge.idrecord import id_template_from_image
+from edge.idrecord import id_template_from_image, id_template_from_source
 from edge.landmarks import LandmarkModel
 from edge.liveness import MODEL_NAME, PassiveLiveness
 from edge.qr import read_booking
@@ -98,17 +99,20 @@ def run_checkin(
     settings: KioskSettings,
     *,
     source: str,
-    id_image: Path,
+    id_image: Path | None,
     booking: str | None,
     booking_source: str | None = None,
     realtime: bool = False,
     on_guidance: Callable[[str], None] | None = None,
     screen: GuestScreenHooks | None = None,
+    id_source: str | None = None,
 ) -> CheckinOutcome:
     """Check one guest in. Raises an :class:`~edge.errors.EdgeError` for anything but a decision.
 
     Without ``booking``, the booking QR code is read from ``booking_source``
     (default: ``source``, opened once for the QR and again for the face).
+    Without ``id_image``, the ID portrait is read from the document the guest
+    holds up to ``id_source`` (default: ``source``), before the live capture.
     ``on_guidance`` is told what to say to the guest while capturing;
     ``screen`` (the guest's screen) sees every frame, is told each step, asks
     the guest for consent once the session is open, and can stop the run.
@@ -141,11 +145,25 @@ def run_checkin(
     try:
         recipient = client.recipient_key(Suite.from_label(settings.suite))
         session = client.open_session(identity, code.reference)
-        evidence: dict[str, Any] = {"id_source": "image"}
+        evidence: dict[str, Any] = {"id_source": "image" if id_image is not None else "camera"}
         if screen is not None:
             evidence["consent_version"] = screen.ask_consent(session.consent)
-            screen.step("id")
-        id_template = id_template_from_image(backend, id_image, jitters=settings.id_jitters)
+            screen.step("id", id_source="image" if id_image is not None else "camera")
+        if id_image is not None:
+            id_template = id_template_from_image(backend, id_image, jitters=settings.id_jitters)
+        else:
+            with opened(id_source or source) as document:
+                id_capture = id_template_from_source(
+                    backend,
+                    document,
+                    jitters=settings.id_jitters,
+                    min_sharpness=settings.min_sharpness,
+                    max_seconds=settings.max_seconds,
+                    on_guidance=on_guidance,
+                )
+            id_template = id_capture.template
+            evidence["id_frames"] = id_capture.frames_seen
+            _check_cancelled(screen)
         capturer = LiveCapture(backend, settings, match_threshold=threshold, landmarks=landmarks, passive=passive)
         if screen is not None:
             screen.step("face", challenge=session.challenge)

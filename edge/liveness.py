@@ -24,7 +24,7 @@ import numpy as np
 
 from edge.backends import FaceBox
 from edge.errors import ConfigurationError
-from edge.ort import onnxruntime
+from edge.ort import session
 from edge.sources import Image
 from models import ModelError, model_path
 
@@ -78,26 +78,22 @@ class PassiveLiveness:
     name = MODEL_NAME
 
     def __init__(self, *, threads: int = 1) -> None:
-        ort = onnxruntime()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
         self._sessions: list[tuple[Any, str, float]] = []
         for name, scale in PASSIVE_MODELS:
             try:
                 path = model_path(name)
             except ModelError as exc:
                 raise ConfigurationError(str(exc)) from None
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            self._sessions.append((session, session.get_inputs()[0].name, scale))
+            model = session(str(path), threads=threads)
+            self._sessions.append((model, model.get_inputs()[0].name, scale))
 
     def score(self, bgr: Image, face: FaceBox) -> float:
         """P(live) of ``face`` in the full-resolution BGR frame ``bgr``: the mean over both models."""
         total = 0.0
-        for session, input_name, scale in self._sessions:
+        for model, input_name, scale in self._sessions:
             crop = context_crop(bgr, face, scale)
             tensor = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32)
-            (logits,) = session.run(None, {input_name: tensor})
+            (logits,) = model.run(None, {input_name: tensor})
             total += float(_softmax(np.asarray(logits, dtype=np.float32)[0])[LIVE_CLASS])
         return total / len(self._sessions)
 

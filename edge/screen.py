@@ -27,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from edge.challenge import INSTRUCTIONS
 from edge.errors import ConsentRefused, EdgeError
+from edge.idrecord import ID_GUIDANCE
 from edge.quality import GUIDANCE
 from edge.settings import KioskSettings
 from edge.sources import Image
@@ -37,9 +38,11 @@ PREVIEW_WIDTH = 320
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 CONSENT_TIMEOUT_S = 120.0
 # What the kiosk says (English, as edge.quality and edge.challenge word it) -> a key the page translates.
-GUIDANCE_KEYS = {text: key for key, text in GUIDANCE.items()} | {
-    text: f"do-{key}" for key, text in INSTRUCTIONS.items()
-}
+GUIDANCE_KEYS = (
+    {text: key for key, text in GUIDANCE.items()}
+    | {text: f"do-{key}" for key, text in INSTRUCTIONS.items()}
+    | {text: f"id-{key}" for key, text in ID_GUIDANCE.items()}
+)
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Check-in",
@@ -49,6 +52,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "scan": "Please show the QR code from your booking confirmation to the camera.",
         "consent": "Before we start",
         "id": "Reading your ID photo…",
+        "id-camera": "Please hold the photo page of your ID document up to the camera.",
+        "id-no-face": "Hold the photo page of your ID document up to the camera.",
+        "id-multiple-faces": "Hold the ID document closer, so that only its photo is in view.",
+        "id-face-too-small": "Hold the ID document closer to the camera.",
+        "id-too-blurry": "Hold the ID document still.",
+        "id-too-dark": "More light on the ID document, please.",
+        "id-too-bright": "Tilt the ID document a little: there is glare on it.",
+        "id-low-contrast": "More light on the ID document, please.",
         "face": "Look at the camera: we are checking you in.",
         "sending": "Checking…",
         "accepted": "Welcome! You are checked in.",
@@ -76,6 +87,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "scan": "请将预订确认中的二维码对准摄像头。",
         "consent": "开始之前",
         "id": "正在读取您的证件照片…",
+        "id-camera": "请将证件的照片页对准摄像头。",
+        "id-no-face": "请将证件的照片页对准摄像头。",
+        "id-multiple-faces": "请将证件靠近一些，使画面中只有证件照片。",
+        "id-face-too-small": "请将证件靠近摄像头。",
+        "id-too-blurry": "请拿稳证件。",
+        "id-too-dark": "请让证件上的光线更亮一些。",
+        "id-too-bright": "请稍微倾斜证件：证件上有反光。",
+        "id-low-contrast": "请让证件上的光线更亮一些。",
         "face": "请看着摄像头，正在为您办理。",
         "sending": "正在核验…",
         "accepted": "欢迎！您已完成入住。",
@@ -171,9 +190,10 @@ def run_guest(
     settings: KioskSettings,
     *,
     source: str,
-    id_image: Path,
+    id_image: Path | None,
     booking_source: str | None,
     realtime: bool = False,
+    id_source: str | None = None,
 ) -> None:
     """One guest's check-in, reporting to ``screen``; always ends on a final screen."""
     from edge.kiosk import run_checkin
@@ -183,6 +203,7 @@ def run_guest(
             settings,
             source=source,
             id_image=id_image,
+            id_source=id_source,
             booking=None,
             booking_source=booking_source,
             realtime=realtime,

@@ -30,8 +30,12 @@ class KioskSettings(BaseModel):
     )
     onnx_threads: int = Field(default=1, ge=1, le=64, description="onnxruntime and OpenCV threads (onnx backend)")
     suite: Literal["mlkem768-x25519", "x25519"] = Field(default="mlkem768-x25519", description="HPKE KEM")
-    detect_width: int = Field(
-        default=640, ge=160, le=1920, description="frames wider than this are downscaled for detection (px)"
+    detect_width: int | None = Field(
+        default=None,
+        ge=160,
+        le=1920,
+        description="frames wider than this are downscaled for detection (px) [default: the backend's, "
+        "640 for dlib's HOG, 320 for YuNet]",
     )
     detect_upsample: int = Field(default=0, ge=0, le=2, description="HOG upsampling of the detection frame")
     min_face_px: int = Field(

@@ -232,7 +232,9 @@ def kiosk(backends: tuple[str, ...], video: Path | None, latency_frames: int, cp
 
     Wall-clock numbers, and the same per CPU second (``*_cpu``), which on a shared
     machine show what one free core would do; ``cpu_share_during_run`` says how
-    much of the core the process actually got.
+    much of the core the process actually got. The onnx backend's embedder is
+    LETHE_KIOSK_ONNX_EMBEDDER (sface-2021dec unless set; mobilefacenet-112 is the
+    one in the test-data mirror).
     """
     if video is None:
         mirror = os.environ.get("LETHE_DATA_MIRROR")

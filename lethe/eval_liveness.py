@@ -79,7 +79,8 @@ def liveness(
     from edge.settings import KioskSettings
 
     try:
-        detect = Detector(create_backend("dlib"), max_width=KioskSettings().detect_width, upsample=upsample)
+        backend = create_backend("dlib")
+        detect = Detector(backend, max_width=KioskSettings().detect_width or backend.detect_width, upsample=upsample)
         passive = PassiveLiveness()
         if video is not None:
             assert label is not None

@@ -71,6 +71,8 @@ class Embedder(Protocol):
     """Detects faces and turns one face into an embedding vector."""
 
     model_id: str
+    detect_width: int
+    """The frame width the kiosk downscales to for this detector (``LETHE_KIOSK_DETECT_WIDTH`` overrides it)."""
 
     def detect(self, rgb: RGBImage, *, upsample: int = 0) -> list[FaceBox]:
         """Return every face in ``rgb``."""

@@ -23,6 +23,7 @@ REQUIRED = ("dlib-resnet-v1", "dlib-shape-predictor-5", "dlib-shape-predictor-68
 
 class DlibEmbedder:
     model_id = MODEL_ID
+    detect_width = 640  # HOG finds faces from about 80 px wide at upsample 0
 
     def __init__(self) -> None:
         try:

@@ -88,3 +88,20 @@ def test_a_failed_run_ends_on_the_front_desk_screen(tmp_path, data_mirror) -> No
     assert screen.finished.is_set()
     assert screen.state()["screen"] == "front-desk"
     assert screen.state()["error"] == "no-booking-qr"
+
+
+def test_id_document_guidance_has_its_own_texts_in_both_languages() -> None:
+    from edge.idrecord import ID_GUIDANCE
+
+    screen = GuestScreen()
+    screen.step("id", id_source="camera")
+    state = client(screen).get("/state").json
+    assert (state["screen"], state["id_source"]) == ("id", "camera")
+    for text in ID_GUIDANCE.values():
+        screen.guidance(text)
+        key = screen.state()["guidance"]
+        assert key.startswith("id-")  # too-dark and low-contrast share one text, so one key
+        assert TEXTS["en"][key] == text  # the screen says what the headless kiosk prints
+        assert TEXTS["zh-Hans"][key]
+    assert TEXTS["en"]["id-camera"]
+    assert TEXTS["zh-Hans"]["id-camera"]

@@ -1,0 +1,63 @@
+"""End to end: the ID document held up to the camera instead of an ID image file (``--id-source``).
+
+The "camera" showing the card is one frame composed from a real portrait
+(tests/edge/idcard.py), saved in the test's temporary folder because the kiosk
+is a separate process; the live capture is the Hamilton clip, as in the
+walking-skeleton test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+
+from edge.sources import read_image
+from tests.edge.idcard import card_frame
+from tests.integration.conftest import Deployment
+
+MISC = "faces/face_recognition/misc"
+
+
+def held_card(testdata: Path, tmp_path: Path, portrait: str) -> Path:
+    path = tmp_path / f"camera-{portrait}.png"
+    cv2.imwrite(str(path), card_frame([read_image(testdata / MISC / portrait)]))
+    return path
+
+
+def kiosk(deployment: Deployment, video: Path, id_source: Path, booking: str) -> tuple[int, dict]:
+    done = deployment.lethe(
+        "kiosk", "--source", str(video), "--id-source", str(id_source), "--booking", booking, "--json", check=False
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines, done.stderr
+    return done.returncode, json.loads(lines[-1])
+
+
+def test_id_document_from_the_camera_checks_the_guest_in(
+    deployment: Deployment, testdata: Path, tmp_path: Path
+) -> None:
+    video = testdata / "video/short_hamilton_clip.mp4"
+    booking = deployment.reservation()["booking_code"]
+
+    status, guest = kiosk(deployment, video, held_card(testdata, tmp_path, "lin-manuel-miranda.png"), booking)
+    assert status == 0, guest
+    assert (guest["decision"], guest["reason"]) == ("accepted", "match")
+    assert guest["score"] >= guest["threshold"]
+
+    status, impostor = kiosk(deployment, video, held_card(testdata, tmp_path, "alex-lacamoire.png"), booking)
+    assert status == 1, impostor
+    assert (impostor["decision"], impostor["reason"]) == ("rejected", "no-match")
+
+
+def test_id_options_are_exclusive(deployment: Deployment, testdata: Path) -> None:
+    portrait = str(testdata / MISC / "lin-manuel-miranda.png")
+    both = deployment.lethe(
+        "kiosk", "--source", "0", "--id-image", portrait, "--id-from-camera", "--booking", "x", check=False
+    )
+    assert both.returncode == 2
+    assert "--id-image, or read the ID from the camera" in both.stderr
+    neither = deployment.lethe("kiosk", "--source", "0", "--booking", "x", check=False)
+    assert neither.returncode == 2
+    assert "missing --id-image" in neither.stderr
