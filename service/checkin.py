@@ -1,7 +1,8 @@
 """The check-in: open a session, then verify a sealed envelope against it.
 
 ``verify`` runs the whole decision in the caller's transaction: authenticate
-the kiosk's envelope, consume the session nonce, open the payload in memory,
+the kiosk's envelope, check the guest's recorded consent (``service/consent.py``),
+consume the session nonce, open the payload in memory,
 compare 1:1, store the accepted live template encrypted for the stay, and
 record the attempt and an audit entry. Templates exist in clear only in local
 variables of this module.
@@ -34,8 +35,11 @@ from protocol import (
 )
 from protocol.vault import decrypt_template, derive_data_key, encrypt_template, unwrap_key_seed
 from service import audit, liveness, lockout
+from service.consent import REFUSED_STATUS
 from service.errors import (
     BookingSecretMismatch,
+    ConsentRefused,
+    ConsentRequired,
     InvalidEnvelopeError,
     LetheError,
     MissingIdTemplate,
@@ -196,10 +200,14 @@ def _consume_session(
     if not secrets.compare_digest(checkin.nonce, nonce):
         log.info("envelope from kiosk %s refused: nonce does not match session", kiosk.id)
         raise InvalidEnvelopeError()
+    if checkin.status == REFUSED_STATUS:
+        raise ConsentRefused()
     if checkin.status != "open":
         raise ReplayedEnvelope()
     if checkin.expires_at <= now:
         raise SessionExpired()
+    if checkin.consent != "accepted":
+        raise ConsentRequired()
     checkin.status = "used"
     checkin.used_at = now
     return checkin

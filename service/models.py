@@ -144,6 +144,11 @@ class CheckinSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     challenge: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    # The guest's answer to the consent notice on the kiosk (``service/consent.py``): accepted or refused,
+    # the notice version shown and when. Verification needs ``accepted``.
+    consent: Mapped[str | None] = mapped_column(String(8))
+    consent_version: Mapped[int | None] = mapped_column(Integer)
+    consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class CheckinAttempt(Base):

@@ -104,7 +104,17 @@ class Deployment:
     def kiosk(
         self, source: Path, id_image: Path, booking: str, *, env: dict[str, str] | None = None, realtime: bool = False
     ) -> tuple[int, dict[str, Any]]:
-        args = ["kiosk", "--source", str(source), "--id-image", str(id_image), "--booking", booking, "--json"]
+        args = [
+            "kiosk",
+            "--consent-accepted",
+            "--source",
+            str(source),
+            "--id-image",
+            str(id_image),
+            "--booking",
+            booking,
+            "--json",
+        ]
         done = subprocess.run(
             lethe_command(*args, *(["--realtime"] if realtime else [])),
             env=self.env | (env or {}),

@@ -35,6 +35,7 @@ def test_crash_mid_session_is_retryable_and_leaves_nothing_half_written(
     kiosk = subprocess.Popen(
         lethe_command(
             "kiosk",
+            "--consent-accepted",
             "--source",
             str(video),
             "--id-image",
