@@ -73,7 +73,7 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: IO[str]
         try:
             if requests.get(url + "/healthz", timeout=1).ok:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
             pass
         if time.monotonic() > deadline:
             raise click.ClickException("the service did not start in time")

@@ -48,6 +48,7 @@ class StayState:
     data_keys: int
     attempts: int
     sessions: dict[str, int]
+    consent: list[tuple[str | None, int | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -160,6 +161,14 @@ class Deployment:
                     data_keys=count(StayKey),
                     attempts=count(CheckinAttempt),
                     sessions={status: int(n) for status, n in sessions},
+                    consent=[
+                        (row.consent, row.consent_version)
+                        for row in session.execute(
+                            select(CheckinSession.consent, CheckinSession.consent_version)
+                            .where(CheckinSession.stay_id == stay.id)
+                            .order_by(CheckinSession.created_at)
+                        )
+                    ],
                 )
         finally:
             database.dispose()

@@ -58,8 +58,16 @@ def wait_for_screen(driver, *names: str, timeout: float = 60.0) -> str:
     return driver.find_element(By.TAG_NAME, "body").get_attribute("data-screen")
 
 
-def start(deployment: Deployment, testdata: Path, tmp_path: Path, *, service_url: str | None = None):
-    booking = deployment.reservation()["booking_code"]
+def start(
+    deployment: Deployment,
+    testdata: Path,
+    tmp_path: Path,
+    *,
+    service_url: str | None = None,
+    consent_timeout_s: float = 60,
+):
+    reservation = deployment.reservation()
+    booking = reservation["booking_code"]
     qr = tmp_path / "booking.png"
     qr.write_bytes(render_qr(booking, "png"))
     settings = KioskSettings(
@@ -67,7 +75,7 @@ def start(deployment: Deployment, testdata: Path, tmp_path: Path, *, service_url
         key_file=deployment.instance / "kiosk" / "kiosk.json",
         http_timeout_s=3.0,
     )
-    guest = GuestScreen(consent_timeout_s=60)
+    guest = GuestScreen(consent_timeout_s=consent_timeout_s)
     server = serve(create_screen_app(guest), free_port())
     run = threading.Thread(
         target=run_guest,
@@ -81,11 +89,11 @@ def start(deployment: Deployment, testdata: Path, tmp_path: Path, *, service_url
         daemon=True,
     )
     run.start()
-    return guest, server, run, f"http://127.0.0.1:{server.server_port}/"
+    return guest, server, run, f"http://127.0.0.1:{server.server_port}/", reservation["reference"]
 
 
 def test_guest_walks_the_screens_to_checked_in(deployment: Deployment, testdata: Path, tmp_path: Path, browser) -> None:
-    guest, server, run, url = start(deployment, testdata, tmp_path)
+    guest, server, run, url, reference = start(deployment, testdata, tmp_path)
     try:
         browser.get(url)
         assert wait_for_screen(browser, "consent") == "consent"
@@ -114,12 +122,18 @@ def test_guest_walks_the_screens_to_checked_in(deployment: Deployment, testdata:
         shot(browser, "accepted-en", tmp_path)
         run.join(30)
         assert guest.preview_jpeg() is None  # the preview is dropped when the run ends
+        # The service recorded the acceptance before the face was verified.
+        state = deployment.stay_state(reference)
+        assert state.sessions == {"used": 1}
+        assert state.consent == [("accepted", 1)]
     finally:
         server.shutdown()
 
 
-def test_front_desk_instead_ends_the_run(deployment: Deployment, testdata: Path, tmp_path: Path, browser) -> None:
-    guest, server, run, url = start(deployment, testdata, tmp_path)
+def test_front_desk_instead_records_a_refusal_and_ends_the_run(
+    deployment: Deployment, testdata: Path, tmp_path: Path, browser
+) -> None:
+    guest, server, run, url, reference = start(deployment, testdata, tmp_path)
     try:
         browser.get(url)
         wait_for_screen(browser, "consent")
@@ -129,14 +143,35 @@ def test_front_desk_instead_ends_the_run(deployment: Deployment, testdata: Path,
         run.join(10)
         assert not run.is_alive()
         assert guest.state()["screen"] == "front-desk"
+        assert guest.state().get("error") is None
     finally:
         server.shutdown()
+    # The refusal is recorded at the service and closed the session; nothing was compared or kept.
+    state = deployment.stay_state(reference)
+    assert state.sessions == {"consent-refused": 1}
+    assert state.consent == [("refused", 1)]
+    assert (state.attempts, state.templates, state.status) == (0, 0, "reserved")
+
+
+def test_consent_timeout_records_a_refusal(deployment: Deployment, testdata: Path, tmp_path: Path, browser) -> None:
+    _, server, run, url, reference = start(deployment, testdata, tmp_path, consent_timeout_s=2)
+    try:
+        browser.get(url)
+        assert wait_for_screen(browser, "consent", "front-desk") in ("consent", "front-desk")
+        assert wait_for_screen(browser, "front-desk", timeout=20) == "front-desk"
+        run.join(10)
+        assert not run.is_alive()
+    finally:
+        server.shutdown()
+    state = deployment.stay_state(reference)
+    assert state.sessions == {"consent-refused": 1}
+    assert state.consent == [("refused", 1)]
 
 
 def test_unreachable_service_sends_the_guest_to_the_front_desk(
     deployment: Deployment, testdata: Path, tmp_path: Path, browser
 ) -> None:
-    guest, server, _, url = start(deployment, testdata, tmp_path, service_url=f"http://127.0.0.1:{free_port()}")
+    guest, server, _, url, _ = start(deployment, testdata, tmp_path, service_url=f"http://127.0.0.1:{free_port()}")
     try:
         browser.get(url)
         assert wait_for_screen(browser, "front-desk", timeout=20) == "front-desk"
@@ -175,7 +210,7 @@ def test_screen_command_end_to_end(deployment: Deployment, testdata: Path, tmp_p
             try:
                 if requests.get(f"{url}/state", timeout=2).json()["screen"] == "consent":
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
                 pass
             time.sleep(0.2)
         assert requests.post(f"{url}/consent", timeout=5).json() == {"ok": True}
