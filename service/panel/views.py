@@ -197,6 +197,7 @@ def _render_stay(stay_id: str, **extra: Any) -> str:
         attempts = queries.stay_attempts(db, found.id)
         kiosk_names = {k.id: k.name for k in db.scalars(select(Kiosk))}
         history = queries.stay_history(db, found.id)
+        consents = queries.stay_consents(db, found.id)
         notice = prop.load(db, prop.ConsentNotice)
     return render_template(
         "panel/stay.html",
@@ -205,6 +206,7 @@ def _render_stay(stay_id: str, **extra: Any) -> str:
         attempts=attempts,
         kiosk_names=kiosk_names,
         history=history,
+        consents=consents,
         notice=notice,
         active=found.status in reservations.ACTIVE,
         reason_form=ReasonForm(formdata=None),
