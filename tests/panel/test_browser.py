@@ -276,6 +276,10 @@ def test_checkout_shows_a_receipt_that_verifies(
     panel.login("ada", admin_secret)
     panel.go("/panel/today")
     panel.open_stay("Lin-Manuel Miranda")
+    # The consent record: the kiosk command recorded the guest's acceptance of notice version 1.
+    (answer,) = panel.driver.find_elements(By.CSS_SELECTOR, "#consent-record tr.consent")
+    assert "Lobby 1" in answer.text
+    assert answer.text.endswith("1 accepted")
     panel.shot("stay", TALL)
     panel.driver.find_element(By.XPATH, "//button[contains(., 'Check out')]").click()
     panel.wait_for(lambda: "Deletion receipt" in panel.text())
@@ -290,6 +294,67 @@ def test_checkout_shows_a_receipt_that_verifies(
     verified = deployment.lethe("receipt", "verify", str(receipt), "--public-key", str(pem))
     assert "VALID" in verified.stdout
     assert "1 template(s) and 1 data key(s) deleted" in verified.stdout
+
+
+def test_refusal_on_the_guest_screen_and_erasure_show_on_today(
+    panel: Panel, deployment: Deployment, admin_secret: str, testdata: Path, tmp_path: Path
+) -> None:
+    """A guest chooses the front desk on the real kiosk screen; staff see it live, then erase the stay."""
+    from lethe.booking import render_qr
+    from lethe.demo import lethe_command
+
+    panel.login("ada", admin_secret)
+    reservation = deployment.reservation("Refusing Guest")
+    reference = reservation["reference"]
+    panel.go("/panel/today")
+    assert "not started" in panel.row(reference)
+    qr = tmp_path / "booking.png"
+    qr.write_bytes(render_qr(reservation["booking_code"], "png"))
+    port = free_port()
+    kiosk = subprocess.Popen(
+        lethe_command(
+            "kiosk", "screen", "--port", str(port), "--result-seconds", "0", "--booking-source", str(qr),
+            "--source", str(testdata / "video/short_hamilton_clip.mp4"),
+            "--id-image", str(testdata / MISC / "lin-manuel-miranda.png"),
+        ),
+        env=deployment.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        screen = f"http://127.0.0.1:{port}"
+
+        def on_consent() -> bool:
+            try:
+                return bool(requests.get(f"{screen}/state", timeout=2).json()["screen"] == "consent")
+            except (requests.ConnectionError, requests.Timeout):
+                return False
+
+        panel.wait_for(on_consent, timeout=120)
+        assert requests.post(f"{screen}/front-desk", timeout=5).json() == {"ok": True}
+        out, err = kiosk.communicate(timeout=60)
+    finally:
+        if kiosk.poll() is None:
+            kiosk.kill()
+            kiosk.wait()
+    assert kiosk.returncode == 1, err
+    assert "result: front-desk" in out
+    panel.wait_for(lambda: "consent refused" in panel.row(reference))
+    panel.open_stay("Refusing Guest")
+    (answer,) = panel.driver.find_elements(By.CSS_SELECTOR, "#consent-record tr.consent")
+    assert "Lobby 1" in answer.text
+    assert answer.text.endswith("1 refused")
+    assert not panel.driver.find_elements(By.CSS_SELECTOR, "tr.attempt")
+    # Erase the stay (the admin is at least a manager): it leaves Today's lists for "Deleted today".
+    panel.type_into("reason-erase", "Guest asked to be forgotten")
+    panel.driver.find_element(By.ID, "confirm-erase").click()
+    panel.driver.find_element(By.XPATH, "//button[contains(., 'Erase the stay')]").click()
+    panel.wait_for(lambda: "Stay erased" in panel.text())
+    panel.go("/panel/today")
+    assert panel.row(reference) == ""
+    deleted = panel.driver.find_element(By.ID, "h-Deleted-today").find_element(By.XPATH, "..").text
+    assert "Erased stay" in deleted
+    assert "Refusing Guest" not in deleted
+    assert "erased" in deleted
+    panel.shot("today-deleted")
 
 
 def test_manager_pages(panel: Panel, admin_secret: str) -> None:
