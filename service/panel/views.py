@@ -112,6 +112,7 @@ def login_submit() -> str | Response:
             try:
                 account = accounts.authenticate(
                     db,
+                    svc.keyring,
                     username=form.username.data,
                     password=form.password.data,
                     code=form.code.data or "",
@@ -518,6 +519,7 @@ def staff_create() -> Any:
                 role=form.role.data,
                 password=form.password.data,
                 actor=_actor(),
+                keyring=service().keyring,
                 with_totp=bool(form.totp.data),
             )
             shown = {"username": created.account.username, "secret": created.totp_secret, "uri": created.totp_uri()}
@@ -545,7 +547,7 @@ def staff_change(account_id: str, operation: str) -> Any:
         elif operation == "enable":
             accounts.enable(db, account, actor=_actor())
         else:
-            secret = accounts.reset_totp(db, account, actor=_actor())
+            secret = accounts.reset_totp(db, service().keyring, account, actor=_actor())
             shown = {"username": account.username, "secret": secret, "uri": accounts.totp_uri(account, secret)}
     if shown is None:
         return redirect(url_for("panel.staff_list"))
