@@ -116,7 +116,8 @@ def face_states(session: Session, stays: Sequence[Stay], now: dt.datetime) -> di
         .where(CheckinSession.stay_id.in_(ids), CheckinSession.consent == "refused")
         .order_by(CheckinSession.consent_at)
     ):
-        last_refusal[stay_id] = at
+        if at is not None:
+            last_refusal[stay_id] = at
     states: dict[str, FaceState] = {}
     for stay in stays:
         attempt = last_attempt.get(stay.id)
@@ -198,7 +199,7 @@ def deleted_since(session: Session, since: dt.datetime, *, exclude: set[str]) ->
 def stay_consents(session: Session, stay_id: str) -> list[ConsentAnswer]:
     """The guest's answers to the consent notice on each check-in session of the stay, oldest first."""
     return [
-        ConsentAnswer(row.consent_at, row.consent, row.consent_version, row.kiosk_id)
+        ConsentAnswer(row.consent_at, row.consent or "", row.consent_version, row.kiosk_id)
         for row in session.scalars(
             select(CheckinSession)
             .where(CheckinSession.stay_id == stay_id, CheckinSession.consent.is_not(None))

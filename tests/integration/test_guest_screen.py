@@ -17,7 +17,7 @@ from edge.screen import GuestScreen, create_screen_app, run_guest, serve
 from edge.settings import KioskSettings
 from lethe.booking import render_qr
 from lethe.demo import free_port
-from tests.integration.conftest import Deployment
+from tests.integration.conftest import Deployment, screen_command
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.options import Options  # noqa: E402
@@ -183,41 +183,8 @@ def test_unreachable_service_sends_the_guest_to_the_front_desk(
 
 def test_screen_command_end_to_end(deployment: Deployment, testdata: Path, tmp_path: Path) -> None:
     """``lethe kiosk screen`` as the process a kiosk runs, driven over HTTP as the page would."""
-    import subprocess
-    import time
-
-    import requests
-
-    from lethe.demo import lethe_command
-
-    booking = deployment.reservation()["booking_code"]
-    qr = tmp_path / "booking.png"
-    qr.write_bytes(render_qr(booking, "png"))
-    port = free_port()
-    process = subprocess.Popen(
-        lethe_command(
-            "kiosk", "screen", "--port", str(port), "--result-seconds", "0",
-            "--booking-source", str(qr),
-            "--source", str(testdata / "video/short_hamilton_clip.mp4"),
-            "--id-image", str(testdata / MISC / "lin-manuel-miranda.png"),
-        ),
-        env=deployment.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/state", timeout=2).json()["screen"] == "consent":
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
-                pass
-            time.sleep(0.2)
-        assert requests.post(f"{url}/consent", timeout=5).json() == {"ok": True}
-        out, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, err
+    with screen_command(deployment, testdata, deployment.reservation()["booking_code"], tmp_path) as run:
+        run.wait_for("consent")
+        out, err = run.choose("consent")
+    assert run.process.returncode == 0, err
     assert "result: accepted" in out

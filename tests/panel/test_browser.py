@@ -29,7 +29,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lethe.demo import free_port, running_service
-from tests.integration.conftest import Deployment, provision, service_env
+from tests.integration.conftest import Deployment, provision, screen_command, service_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -300,42 +300,15 @@ def test_refusal_on_the_guest_screen_and_erasure_show_on_today(
     panel: Panel, deployment: Deployment, admin_secret: str, testdata: Path, tmp_path: Path
 ) -> None:
     """A guest chooses the front desk on the real kiosk screen; staff see it live, then erase the stay."""
-    from lethe.booking import render_qr
-    from lethe.demo import lethe_command
-
     panel.login("ada", admin_secret)
     reservation = deployment.reservation("Refusing Guest")
     reference = reservation["reference"]
     panel.go("/panel/today")
     assert "not started" in panel.row(reference)
-    qr = tmp_path / "booking.png"
-    qr.write_bytes(render_qr(reservation["booking_code"], "png"))
-    port = free_port()
-    kiosk = subprocess.Popen(
-        lethe_command(
-            "kiosk", "screen", "--port", str(port), "--result-seconds", "0", "--booking-source", str(qr),
-            "--source", str(testdata / "video/short_hamilton_clip.mp4"),
-            "--id-image", str(testdata / MISC / "lin-manuel-miranda.png"),
-        ),
-        env=deployment.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        screen = f"http://127.0.0.1:{port}"
-
-        def on_consent() -> bool:
-            try:
-                return bool(requests.get(f"{screen}/state", timeout=2).json()["screen"] == "consent")
-            except (requests.ConnectionError, requests.Timeout):
-                return False
-
-        panel.wait_for(on_consent, timeout=120)
-        assert requests.post(f"{screen}/front-desk", timeout=5).json() == {"ok": True}
-        out, err = kiosk.communicate(timeout=60)
-    finally:
-        if kiosk.poll() is None:
-            kiosk.kill()
-            kiosk.wait()
-    assert kiosk.returncode == 1, err
+    with screen_command(deployment, testdata, reservation["booking_code"], tmp_path) as run:
+        run.wait_for("consent")
+        out, err = run.choose("front-desk")
+    assert run.process.returncode == 1, err
     assert "result: front-desk" in out
     panel.wait_for(lambda: "consent refused" in panel.row(reference))
     panel.open_stay("Refusing Guest")

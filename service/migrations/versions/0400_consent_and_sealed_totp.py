@@ -10,9 +10,13 @@ with clear secrets and no key folder given is refused rather than left in clear.
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import context, op
+
+if TYPE_CHECKING:
+    from service.keyring import Keyring
 
 revision = '0400_consent_and_sealed_totp'
 down_revision = '0300_session_challenge'
@@ -22,7 +26,7 @@ depends_on = None
 staff = sa.table('staff', sa.column('id', sa.String), sa.column('totp_secret', sa.String))
 
 
-def _keyring():  # type: ignore[no-untyped-def]
+def _keyring() -> "Keyring":
     from service.keyring import load_or_create
 
     key_dir = context.config.attributes.get('key_dir')
