@@ -283,7 +283,7 @@ class ServiceProcess:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
                 pass
             if time.monotonic() > deadline:
                 self.kill()
