@@ -205,7 +205,9 @@ def screen(
 
     Open the page in a browser in kiosk mode. The guest shows the booking QR,
     reads and accepts the property's consent notice (or chooses the front desk),
-    then looks at the camera. Exit status as for `lethe kiosk`.
+    then looks at the camera. The answer is recorded at the service before any
+    capture; a refusal (or no answer within 120 s) closes the session there.
+    Exit status as for `lethe kiosk`.
     """
     from edge.screen import GuestScreen, create_screen_app, run_guest, serve
 

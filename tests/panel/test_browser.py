@@ -2,7 +2,7 @@
 
 A real service process on loopback, staff made with the real ``lethe staff create``, and
 check-ins made by the real ``lethe kiosk`` command on the recorded Hamilton clip. With
-``LETHE_PANEL_SCREENSHOTS=<folder>`` the test also saves a screenshot of each page there
+``LETHE_TEST_PANEL_SCREENSHOTS=<folder>`` the test also saves a screenshot of each page there
 (``docs/panel`` holds the committed ones).
 """
 
@@ -96,7 +96,9 @@ class Panel:
         self.url = url
         self.signed_in: str | None = None
         self.used_codes: set[str] = set()
-        self.shots = Path(os.environ["LETHE_PANEL_SCREENSHOTS"]) if os.environ.get("LETHE_PANEL_SCREENSHOTS") else None
+        self.shots = (
+            Path(os.environ["LETHE_TEST_PANEL_SCREENSHOTS"]) if os.environ.get("LETHE_TEST_PANEL_SCREENSHOTS") else None
+        )
 
     def go(self, path: str) -> None:
         self.driver.get(self.url + path)
