@@ -329,7 +329,7 @@ def test_refusal_on_the_guest_screen_and_erasure_show_on_today(
     assert "Erased stay" in deleted
     assert "Refusing Guest" not in deleted
     assert "erased" in deleted
-    panel.shot("today-deleted")
+    panel.shot("today-deleted", TALL)
 
 
 def test_manager_pages(panel: Panel, admin_secret: str) -> None:
