@@ -67,6 +67,12 @@ def _fail(exc: Any, as_json: bool) -> None:
 @click.option("--key-file", type=click.Path(path_type=Path), help="Kiosk identity file [LETHE_KIOSK_KEY_FILE].")
 @click.option("--backend", type=click.Choice(["dlib", "onnx"]), help="Face backend [LETHE_KIOSK_BACKEND].")
 @click.option("--realtime", is_flag=True, help="Read a video file at its own frame rate, as a camera would deliver it.")
+@click.option(
+    "--consent-accepted",
+    is_flag=True,
+    help="The guest has read and accepted the property's current consent notice (e.g. on paper at the desk); "
+    "the kiosk records that acceptance of the notice version the service sends. Required for a check-in.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--check-config", is_flag=True, help="Print the effective settings and exit.")
 @click.pass_context
@@ -83,6 +89,7 @@ def kiosk(
     key_file: Path | None,
     backend: str | None,
     realtime: bool,
+    consent_accepted: bool,
     as_json: bool,
     check_config: bool,
 ) -> None:
@@ -97,6 +104,12 @@ def kiosk(
 
     Exit status: 0 accepted, 1 rejected, 3 kiosk-side error (e.g. no face in the
     ID image), 4 service error (its problem code is printed), 2 usage.
+
+    The service verifies nothing without the guest's recorded consent: this
+    headless command has no screen to show the notice on, so it needs
+    --consent-accepted (the operator confirms the guest accepted the current
+    notice) and records that acceptance before capturing. `lethe kiosk screen`
+    asks the guest instead.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -107,6 +120,8 @@ def kiosk(
     if not source:
         raise click.UsageError("missing --source")
     _check_id_options(id_image, id_from_camera, id_source)
+    if not consent_accepted:
+        raise click.UsageError("a check-in needs the guest's consent: add --consent-accepted once the guest accepted")
     if booking and (booking_from_camera or booking_source):
         raise click.UsageError("give --booking, or read it from the camera (--booking-from-camera/--booking-source)")
     from edge.errors import EdgeError
@@ -128,6 +143,7 @@ def kiosk(
             booking_source=booking_source,
             realtime=realtime,
             on_guidance=None if as_json else say,
+            consent_accepted=consent_accepted,
         )
     except EdgeError as exc:
         _fail(exc, as_json)
@@ -211,7 +227,9 @@ def screen(
 
     Open the page in a browser in kiosk mode. The guest shows the booking QR,
     reads and accepts the property's consent notice (or chooses the front desk),
-    shows the ID document (with --id-from-camera) and looks at the camera.
+    shows the ID document (with --id-from-camera) and looks at the camera. The
+    answer is recorded at the service before any capture; a refusal (or no
+    answer within 120 s) closes the session there.
     Exit status as for `lethe kiosk`.
     """
     from edge.screen import GuestScreen, create_screen_app, run_guest, serve

@@ -76,6 +76,17 @@ class ServiceClient:
             uuid.UUID(answer["session_id"]), base64.b64decode(answer["nonce"]), challenge, answer.get("consent")
         )
 
+    def record_consent(
+        self, identity: KioskIdentity, session_id: uuid.UUID, *, accepted: bool, version: int
+    ) -> dict[str, Any]:
+        """Tell the service the guest accepted (needed before verify) or refused notice ``version``."""
+        path = f"/api/v1/sessions/{session_id}/consent"
+        body = json.dumps({"decision": "accepted" if accepted else "refused", "version": version}).encode()
+        headers = sign_request(identity.key, identity.kiosk_id, "POST", path, body)
+        headers["Content-Type"] = "application/json"
+        answer: dict[str, Any] = self._request("POST", path, body=body, headers=headers)
+        return answer
+
     def verify(self, envelope: bytes) -> dict[str, Any]:
         result: dict[str, Any] = self._request(
             "POST", "/api/v1/verify", body=envelope, headers={"Content-Type": ENVELOPE_MEDIA_TYPE}

@@ -10,7 +10,9 @@ and post → report the decision. Frames and templates stay in memory.
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,8 @@ from typing import Any, Protocol
 from edge.backends import create_backend
 from edge.capture import LiveCapture
 from edge.client import ServiceClient
-from edge.errors import ConsentRefused, InvalidBookingCodeError
-from edge.identity import load_identity
+from edge.errors import ConsentRefused, EdgeError, InvalidBookingCodeError
+from edge.identity import KioskIdentity, load_identity
 from edge.idrecord import id_template_from_image, id_template_from_source
 from edge.landmarks import LandmarkModel
 from edge.liveness import MODEL_NAME, PassiveLiveness
@@ -37,6 +39,8 @@ from protocol import (
     parse_booking_code,
     seal,
 )
+
+log = logging.getLogger(__name__)
 
 
 class GuestScreenHooks(Protocol):
@@ -106,6 +110,7 @@ def run_checkin(
     on_guidance: Callable[[str], None] | None = None,
     screen: GuestScreenHooks | None = None,
     id_source: str | None = None,
+    consent_accepted: bool = False,
 ) -> CheckinOutcome:
     """Check one guest in. Raises an :class:`~edge.errors.EdgeError` for anything but a decision.
 
@@ -116,7 +121,16 @@ def run_checkin(
     ``on_guidance`` is told what to say to the guest while capturing;
     ``screen`` (the guest's screen) sees every frame, is told each step, asks
     the guest for consent once the session is open, and can stop the run.
+
+    The guest's answer is recorded at the service before anything is captured:
+    with ``screen``, the guest's choice on the notice (a refusal, a timeout or
+    "front desk" at any later step ends the session as ``consent-refused``);
+    without it, ``consent_accepted`` must say that the guest accepted the
+    current notice some other way (``lethe kiosk --consent-accepted``), and
+    that acceptance of the version the service sent is what is recorded.
     """
+    if screen is None and not consent_accepted:
+        raise ConsentRefused("no consent: the guest must accept the consent notice (--consent-accepted)")
 
     def opened(spec: str) -> FrameSource:
         inner = open_source(spec, realtime=realtime)
@@ -146,56 +160,74 @@ def run_checkin(
         recipient = client.recipient_key(Suite.from_label(settings.suite))
         session = client.open_session(identity, code.reference)
         evidence: dict[str, Any] = {"id_source": "image" if id_image is not None else "camera"}
-        if screen is not None:
-            evidence["consent_version"] = screen.ask_consent(session.consent)
-            screen.step("id", id_source="image" if id_image is not None else "camera")
-        if id_image is not None:
-            id_template = id_template_from_image(backend, id_image, jitters=settings.id_jitters)
-        else:
-            with opened(id_source or source) as document:
-                id_capture = id_template_from_source(
-                    backend,
-                    document,
-                    jitters=settings.id_jitters,
-                    min_sharpness=settings.min_sharpness,
-                    max_seconds=settings.max_seconds,
-                    on_guidance=on_guidance,
-                )
-            id_template = id_capture.template
-            evidence["id_frames"] = id_capture.frames_seen
+        version = int(session.consent["version"]) if session.consent else None
+        try:
+            if screen is not None:
+                version = screen.ask_consent(session.consent)
+            if version is None:
+                raise ConsentRefused("the service sent no consent notice")
+            client.record_consent(identity, session.session_id, accepted=True, version=version)
+            evidence["consent_version"] = version
+            if screen is not None:
+                screen.step("id", id_source=evidence["id_source"])
+            if id_image is not None:
+                id_template = id_template_from_image(backend, id_image, jitters=settings.id_jitters)
+            else:
+                with opened(id_source or source) as document:
+                    id_capture = id_template_from_source(
+                        backend,
+                        document,
+                        jitters=settings.id_jitters,
+                        min_sharpness=settings.min_sharpness,
+                        max_seconds=settings.max_seconds,
+                        on_guidance=on_guidance,
+                    )
+                id_template = id_capture.template
+                evidence["id_frames"] = id_capture.frames_seen
+                _check_cancelled(screen)
+            capturer = LiveCapture(backend, settings, match_threshold=threshold, landmarks=landmarks, passive=passive)
+            if screen is not None:
+                screen.step("face", challenge=session.challenge)
+            with opened(source) as frames:
+                first_frame = time.monotonic()
+                capture = capturer.run(frames, challenge=session.challenge, on_guidance=on_guidance)
             _check_cancelled(screen)
-        capturer = LiveCapture(backend, settings, match_threshold=threshold, landmarks=landmarks, passive=passive)
-        if screen is not None:
-            screen.step("face", challenge=session.challenge)
-        with opened(source) as frames:
-            first_frame = time.monotonic()
-            capture = capturer.run(frames, challenge=session.challenge, on_guidance=on_guidance)
-        _check_cancelled(screen)
-        liveness = LivenessEvidence(
-            passive_score=capture.passive.score if capture.passive else None,
-            passive_model=MODEL_NAME if capture.passive else None,
-            frames=capture.passive.frames if capture.passive else 0,
-            challenge=session.challenge,
-            challenge_passed=capture.challenge_passed,
-            nonce=session.nonce,
-        )
-        payload = CheckinPayload(
-            stay_secret=code.secret,
-            live=capture.template,
-            id_template=id_template,
-            evidence=capture.evidence() | evidence,
-            liveness=liveness,
-        )
-        envelope = seal(
-            encode_payload(payload),
-            recipient=recipient,
-            device_key=identity.key,
-            kiosk_id=identity.kiosk_id,
-            session_id=session.session_id,
-            nonce=session.nonce,
-        )
-        if screen is not None:
-            screen.step("sending")
+            liveness = LivenessEvidence(
+                passive_score=capture.passive.score if capture.passive else None,
+                passive_model=MODEL_NAME if capture.passive else None,
+                frames=capture.passive.frames if capture.passive else 0,
+                challenge=session.challenge,
+                challenge_passed=capture.challenge_passed,
+                nonce=session.nonce,
+            )
+            payload = CheckinPayload(
+                stay_secret=code.secret,
+                live=capture.template,
+                id_template=id_template,
+                evidence=capture.evidence() | evidence,
+                liveness=liveness,
+            )
+            envelope = seal(
+                encode_payload(payload),
+                recipient=recipient,
+                device_key=identity.key,
+                kiosk_id=identity.kiosk_id,
+                session_id=session.session_id,
+                nonce=session.nonce,
+            )
+            if screen is not None:
+                screen.step("sending")
+        except EdgeError as exc:
+            if screen is not None and screen.cancelled() and not isinstance(exc, ConsentRefused):
+                # The guest chose the front desk mid-capture; the capture's own error is only a symptom.
+                raise_from: EdgeError = ConsentRefused("the guest chose the front desk")
+            else:
+                raise_from = exc
+            if isinstance(raise_from, ConsentRefused) and version is not None:
+                _record_refusal(client, identity, session.session_id, version)
+            if raise_from is exc:
+                raise
+            raise raise_from from None
         decision = client.verify(envelope)
     finally:
         client.close()
@@ -203,3 +235,11 @@ def run_checkin(
     return CheckinOutcome(
         decision, capture.frames_seen, capture.frames_fused, done - started, done - first_frame, liveness
     )
+
+
+def _record_refusal(client: ServiceClient, identity: KioskIdentity, session_id: uuid.UUID, version: int) -> None:
+    """Best effort: the guest is sent to the desk whether or not the service hears of the refusal."""
+    try:
+        client.record_consent(identity, session_id, accepted=False, version=version)
+    except EdgeError as exc:
+        log.warning("the consent refusal was not recorded: %s", exc.code)

@@ -5,8 +5,11 @@ reports its steps here; the page polls ``/state`` and shows, in large type and
 in English or Simplified Chinese: scan the booking QR → the property's consent
 notice → reading the ID photo → look at the camera (live guidance and the
 challenge) → the result. "Check in at the front desk instead" is always on
-screen; choosing it stops the run. Any kiosk-side error or an unreachable
-service (bounded by the HTTP timeout) ends on "please see the front desk".
+screen; choosing it (or leaving the notice unanswered for the consent timeout)
+stops the run, and once a session is open the kiosk records the refusal at the
+service, which closes the session (``edge.kiosk.run_checkin``). Any kiosk-side
+error or an unreachable service (bounded by the HTTP timeout) ends on "please
+see the front desk"; nothing is kept either way.
 
 The camera preview is the latest frame, scaled down, held in memory only and
 served to loopback clients only; it is dropped when the run ends. The server

@@ -307,7 +307,16 @@ def _kiosk_run(
         timeout=10,
     )
     answer.raise_for_status()
-    args = ["kiosk", "--source", str(video), "--id-image", str(guest), "--booking", answer.json()["booking_code"]]
+    args = [
+        "kiosk",
+        "--consent-accepted",
+        "--source",
+        str(video),
+        "--id-image",
+        str(guest),
+        "--booking",
+        answer.json()["booking_code"],
+    ]
     started = time.monotonic()
     done = subprocess.run(
         lethe_command(*args, "--json", *(["--realtime"] if realtime else [])),

@@ -200,7 +200,7 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
         encode_payload,
         seal_at_time,
     )
-    from service import checkin, keyring, migrate
+    from service import checkin, consent, keyring, migrate
     from service.db import Database
     from service.kiosks import create_enrolment_code, register_kiosk
     from service.models import CheckinSession
@@ -232,6 +232,7 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
             opened = checkin.open_session(
                 session, _kiosk(session, kiosk_id), reference=created.stay.reference, now=now, ttl_s=3600
             )
+            consent.record(session, _kiosk(session, kiosk_id), opened.id, decision="accepted", version=1, now=now)
             body = seal_at_time(
                 encode_payload(
                     CheckinPayload(
@@ -266,6 +267,9 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
                 "kiosk_id": str(kiosk_id),
                 "nonce": nonce,
                 "status": "open",
+                "consent": "accepted",  # as the kiosk records it before it sends an envelope
+                "consent_version": 1,
+                "consent_at": now,
                 "created_at": now,
                 "expires_at": now + dt.timedelta(hours=1),
             }

@@ -84,6 +84,7 @@ def _kiosk(env: dict[str, str], url: str, video: Path, id_image: Path, booking: 
     completed = subprocess.run(
         lethe_command(
             "kiosk",
+            "--consent-accepted",
             "--service",
             url,
             "--source",

@@ -1,9 +1,10 @@
 """The check-in: open a session, then verify a sealed envelope against it.
 
-``verify`` authenticates the kiosk's envelope, checks the session nonce, opens
-the payload in memory and compares 1:1 after one read (one SELECT: on SQLite
-outside the write lock), then, in one short write transaction of Core
-statements, consumes the session (only if still open), re-reads the kiosk's
+``verify`` authenticates the kiosk's envelope, checks the session nonce and the
+guest's recorded consent (``service/consent.py``), opens the payload in memory
+and compares 1:1 after one read (one SELECT: on SQLite outside the write lock),
+then, in one short write transaction of Core statements, consumes the session
+(only if still open: a refusal recorded meanwhile wins), re-reads the kiosk's
 and the stay's state under the write lock, stores the accepted live template
 encrypted for the stay, and records the attempt, the lockout accounting and
 the audit entry. Templates exist in clear only in local variables of this
@@ -39,9 +40,12 @@ from protocol import (
 from protocol.vault import decrypt_template, derive_data_key, encrypt_template, unwrap_key_seed
 from service import audit, liveness, lockout
 from service import property as prop
+from service.consent import REFUSED_STATUS
 from service.db import Database
 from service.errors import (
     BookingSecretMismatch,
+    ConsentRefused,
+    ConsentRequired,
     InvalidEnvelopeError,
     LetheError,
     MissingIdTemplate,
@@ -219,6 +223,7 @@ _READ = (
         CheckinSession.status.label("session_status"),
         CheckinSession.expires_at,
         CheckinSession.challenge,
+        CheckinSession.consent,
         Stay.status.label("stay_status"),
         Stay.locked_at,
         Stay.unlocked_at,
@@ -256,10 +261,14 @@ def _check_session(read: Any, nonce: bytes, now: dt.datetime) -> None:
     if not secrets.compare_digest(read.nonce, nonce):
         log.info("envelope from kiosk %s refused: nonce does not match session", read.kiosk_id)
         raise InvalidEnvelopeError()
+    if read.session_status == REFUSED_STATUS:
+        raise ConsentRefused()
     if read.session_status != "open":
         raise ReplayedEnvelope()
     if read.expires_at <= now:
         raise SessionExpired()
+    if read.consent != "accepted":
+        raise ConsentRequired()
 
 
 def _stored_template(rows: Sequence[Any], data_key: bytes, model_id: str) -> Template:
@@ -278,6 +287,7 @@ _CONSUME = (
     .where(CheckinSession.id == bindparam("session"), CheckinSession.status == "open")
     .values(status="used", used_at=_NOW)
 )
+_SESSION_STATUS = select(CheckinSession.status).where(CheckinSession.id == bindparam("session"))
 _RECHECK = (
     select(
         Stay.status,
@@ -318,7 +328,8 @@ def _write(
     committed after the read still wins.
     """
     if conn.execute(_CONSUME, {"session": result.session_id, "now": now}).rowcount != 1:
-        raise ReplayedEnvelope()
+        status = conn.execute(_SESSION_STATUS, {"session": result.session_id}).scalar_one_or_none()
+        raise ConsentRefused() if status == REFUSED_STATUS else ReplayedEnvelope()
     current = conn.execute(_RECHECK, {"stay": read.stay_id, "kiosk": read.kiosk_id}).one()
     require_active(current.kiosk_status)
     if current.status not in ACTIVE:

@@ -25,7 +25,7 @@ def prepare(settings: Any) -> None:
 
     settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     keyring.load_or_create(settings.resolved_key_dir)
-    migrate.upgrade(settings.resolved_database_url)
+    migrate.upgrade(settings.resolved_database_url, key_dir=settings.resolved_key_dir)
 
 
 def open_database(settings: Any) -> Any:

@@ -297,15 +297,15 @@ def keys_list(as_json: bool) -> None:
 
 
 @keys.command("rotate")
-@click.argument("group", type=click.Choice(["hpke", "kek", "receipt", "all"]))
+@click.argument("group", type=click.Choice(["hpke", "kek", "receipt", "staff", "all"]))
 @click.option("--no-rewrap", is_flag=True, help="With kek: leave stored stay keys under the older KEK for now.")
 @actor_option
 def keys_rotate(group: str, no_rewrap: bool, actor: str) -> None:
-    """Add a new key; a new KEK also re-wraps every stored stay key (no downtime)."""
+    """Add a new key; a new KEK also re-wraps every stored stay key, a new staff key re-seals TOTP secrets."""
     from service.keys import rewrap, rotate
 
     settings = load_service_settings()
-    groups = ["hpke", "kek", "receipt"] if group == "all" else [group]
+    groups = ["hpke", "kek", "receipt", "staff"] if group == "all" else [group]
     with _session() as (_db, _ring, session):
         for name in groups:
             for key in rotate(settings.resolved_key_dir, name, session=session, actor=actor):

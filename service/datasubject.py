@@ -1,7 +1,7 @@
 """Data-subject requests: export everything held about a stay, or erase it. Both audited.
 
-The export is JSON a guest can read: the reservation, every check-in session and
-attempt (decision, reason, score, threshold), which templates and data key are
+The export is JSON a guest can read: the reservation, every check-in session (with
+the guest's consent answer) and attempt (decision, reason, score, threshold), which templates and data key are
 held (ids, model and times only: never a template, in clear or encrypted) and the
 audit entries about the stay. Erasure deletes the stay and everything that
 refers to it in one transaction; the audit log keeps only the stay's random id
@@ -70,6 +70,9 @@ def export_stay(
                 "created_at": _iso(s.created_at),
                 "expires_at": _iso(s.expires_at),
                 "used_at": _iso(s.used_at),
+                "consent": None
+                if s.consent is None
+                else {"decision": s.consent, "version": s.consent_version, "at": _iso(s.consent_at)},
             }
             for s in sessions
         ],

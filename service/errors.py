@@ -55,6 +55,14 @@ KioskSuspended = _error("kiosk-suspended", 403, "The kiosk is suspended; staff c
 KioskRevoked = _error("kiosk-revoked", 403, "The kiosk is revoked; register it again with a new enrolment code")
 ReasonRequired = _error("reason-required", 400, "A written reason is required for this action")
 InvalidTransition = _error("invalid-transition", 409, "The record is not in a state that allows this action")
+ConsentRequired = _error(
+    "consent-required", 409, "The guest's acceptance of the consent notice is not recorded for this session"
+)
+ConsentRefused = _error("consent-refused", 409, "The guest refused the consent notice; this session is closed")
+ConsentAlreadyRecorded = _error("consent-already-recorded", 409, "The guest's consent answer is already recorded")
+ConsentVersionMismatch = _error(
+    "consent-version-mismatch", 409, "The consent notice changed since it was shown; open a new session"
+)
 StayLocked = _error("stay-locked", 423, "Face check-in is locked for this stay after repeated failures")
 RateLimited = _error("rate-limited", 429, "Too many requests; slow down", retryable=True)
 ServiceNotReady = _error("service-not-ready", 503, "The service is not ready; retry shortly", retryable=True)

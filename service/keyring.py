@@ -1,4 +1,4 @@
-"""The service's keys: HPKE identities, key-encryption keys, the receipt-signing key.
+"""The service's keys: HPKE identities, key-encryption keys, the receipt-signing key, the staff-secret key.
 
 Keys live as files in the key folder (mode 0700; files 0600), one key a file,
 named ``<kind>-<key id>.key`` and holding the raw secret in base64 with its
@@ -19,7 +19,7 @@ from pathlib import Path
 from protocol import RecipientPrivateKey, SigningKey, Suite, VerifyKey
 from protocol.vault import new_kek
 
-KINDS = ("hpke-mlkem768-x25519", "hpke-x25519", "kek", "receipt")
+KINDS = ("hpke-mlkem768-x25519", "hpke-x25519", "kek", "receipt", "staff-secret")
 
 
 class KeyringError(Exception):
@@ -42,6 +42,21 @@ class Keyring:
     keks: dict[str, bytes] = field(repr=False)
     kek_order: tuple[str, ...]
     receipt_keys: tuple[SigningKey, ...]
+    #: AES-256 keys that seal the staff accounts' TOTP secrets (``service/totp_vault.py``)
+    staff_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
+    staff_key_order: tuple[str, ...] = ()
+
+    @property
+    def current_staff_key_id(self) -> str:
+        if not self.staff_key_order:
+            raise KeyringError("the keyring has no staff-secret key")
+        return self.staff_key_order[0]
+
+    def staff_key(self, key_id: str) -> bytes:
+        try:
+            return self.staff_keys[key_id]
+        except KeyError:
+            raise KeyringError(f"staff-secret key {key_id} is not in the keyring") from None
 
     @property
     def current_kek_id(self) -> str:
@@ -127,13 +142,18 @@ def build_keyring(files: list[KeyFile]) -> Keyring:
     hpke += [RecipientPrivateKey(Suite.X25519, f.secret) for f in of("hpke-x25519")]
     keks = of("kek")
     receipts = of("receipt")
-    if not hpke or not keks or not receipts:
-        raise KeyringError("the key folder lacks an HPKE key, a key-encryption key or a receipt key")
+    staff = of("staff-secret")
+    if not hpke or not keks or not receipts or not staff:
+        raise KeyringError(
+            "the key folder lacks an HPKE key, a key-encryption key, a receipt key or a staff-secret key"
+        )
     return Keyring(
         hpke=tuple(hpke),
         keks={f.key_id: f.secret for f in keks},
         kek_order=tuple(f.key_id for f in keks),
         receipt_keys=tuple(SigningKey(f.secret) for f in receipts),
+        staff_keys={f.key_id: f.secret for f in staff},
+        staff_key_order=tuple(f.key_id for f in staff),
     )
 
 
@@ -141,7 +161,7 @@ def _generate(kind: str) -> tuple[bytes, str]:
     if kind.startswith("hpke-"):
         hpke_key = RecipientPrivateKey.generate(Suite.from_label(kind.removeprefix("hpke-")))
         return hpke_key.raw, hpke_key.public_key().key_id.hex()
-    if kind == "kek":
+    if kind in ("kek", "staff-secret"):
         return new_kek(), os.urandom(8).hex()
     if kind == "receipt":
         signing = SigningKey.generate()

@@ -6,7 +6,8 @@
   key-encryption key, in batches (the seed is unwrapped and wrapped again in
   memory; the stay secret is never needed, so templates stay unreadable).
 * ``retire(key_id)`` deletes an old key file: refused for the newest key of a
-  kind and for a key-encryption key that still wraps a stay.
+  kind, for a key-encryption key that still wraps a stay and for a staff-secret
+  key that still seals a staff TOTP secret (rotating the staff key re-seals them).
 
 Running workers notice a changed key folder at their next request
 (:func:`init_app` compares the folder's listing and modification time) and
@@ -27,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from protocol.vault import unwrap_key_seed, wrap_key_seed
-from service import audit, keyring
+from service import audit, keyring, totp_vault
 from service.context import EXTENSION, Service
 from service.db import Database
 from service.models import StayKey
@@ -37,6 +38,7 @@ KIND_GROUPS = {
     "hpke": ("hpke-mlkem768-x25519", "hpke-x25519"),
     "kek": ("kek",),
     "receipt": ("receipt",),
+    "staff": ("staff-secret",),
 }
 
 
@@ -76,10 +78,16 @@ def list_keys(key_dir: Path, session: Session | None = None) -> list[KeyInfo]:
 
 
 def rotate(key_dir: Path, group: str, *, session: Session, actor: str) -> list[keyring.KeyFile]:
-    """Add a new key for each kind in ``group`` (``hpke``, ``kek``, ``receipt``); audited."""
+    """Add a new key for each kind in ``group`` (``hpke``, ``kek``, ``receipt``, ``staff``); audited.
+
+    A new staff-secret key re-seals every staff TOTP secret under it in ``session``.
+    """
     added = [keyring.add_key(key_dir, kind) for kind in KIND_GROUPS[group]]
     for key in added:
         audit.append(session, actor=actor, action="key.rotate", subject=key.key_id, details={"kind": key.kind})
+        if key.kind == "staff-secret":
+            resealed = totp_vault.reseal_all(session, keyring.load_or_create(key_dir))
+            audit.append(session, actor=actor, action="key.reseal", subject=key.key_id, details={"accounts": resealed})
     return added
 
 
@@ -118,6 +126,8 @@ def retire(key_dir: Path, key_id: str, *, session: Session, actor: str) -> keyri
         raise RetireRefused(f"{key_id} is the newest {info.kind} key; rotate first")
     if info.wraps:
         raise RetireRefused(f"{key_id} still wraps {info.wraps} stay key(s); run 'lethe keys rewrap' first")
+    if info.kind == "staff-secret" and (sealed := totp_vault.accounts_per_key(session).get(key_id, 0)):
+        raise RetireRefused(f"{key_id} still seals {sealed} staff TOTP secret(s); rotate the staff key first")
     path = key_dir / f"{info.kind}-{key_id}.key"
     retired = next(f for f in keyring.read_key_files(key_dir) if f.key_id == key_id)
     size = path.stat().st_size

@@ -144,6 +144,11 @@ class CheckinSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     challenge: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    # The guest's answer to the consent notice on the kiosk (``service/consent.py``): accepted or refused,
+    # the notice version shown and when. Verification needs ``accepted``.
+    consent: Mapped[str | None] = mapped_column(String(8))
+    consent_version: Mapped[int | None] = mapped_column(Integer)
+    consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class CheckinAttempt(Base):
@@ -222,7 +227,8 @@ class StaffAccount(Base):
     display_name: Mapped[str] = mapped_column(String(120))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(200))
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Sealed with AES-GCM under the keyring's staff-secret key, bound to the account id (``service/totp_vault.py``).
+    totp_secret: Mapped[str | None] = mapped_column(String(160))
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
     language: Mapped[str] = mapped_column(String(8), default="en")
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from protocol import InvalidBookingCode, parse_booking_code
-from service import checkin, kiosks, limits, metrics, replay, reservations
+from service import checkin, consent, kiosks, limits, metrics, replay, reservations
 from service import property as prop
 from service.context import json_body, service
 from service.errors import BadRequest, BookingSecretMismatch, LetheError, UnsupportedMediaType
@@ -165,6 +165,37 @@ def end_session(session_id: str) -> Response:
         ended = checkin.end_session(session, kiosk, session_id, now=svc.now())
         answer = jsonify(session_id=ended.id, status=ended.status)
     metrics.session_ended(reason)
+    return answer
+
+
+class ConsentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["accepted", "refused"] = Field(description="the guest's answer to the consent notice")
+    version: int = Field(ge=1, le=1_000_000, description="the notice version shown (the session's `consent.version`)")
+
+
+@bp.post("/sessions/<session_id>/consent")
+def record_consent(session_id: str) -> Response:
+    """Record the guest's answer to the consent notice for an open session (signed kiosk request).
+
+    ``accepted`` must name the property's current notice version and is required before
+    ``/verify``; ``refused`` closes the session (status ``consent-refused``). Audited.
+    """
+    svc = service()
+    with svc.db.transaction() as session:
+        kiosk = _signed_kiosk(session)
+        body = json_body(ConsentBody)
+        recorded = consent.record(
+            session, kiosk, session_id, decision=body.decision, version=body.version, now=svc.now()
+        )
+        answer = jsonify(
+            session_id=recorded.id,
+            status=recorded.status,
+            consent=recorded.consent,
+            version=recorded.consent_version,
+        )
+    if body.decision == "refused":
+        metrics.session_ended("consent-refused")
     return answer
 
 

@@ -26,6 +26,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "kiosk_api.register": kiosk.RegisterBody,
     "kiosk_api.open_session": kiosk.SessionBody,
     "kiosk_api.checkout": kiosk.CheckoutBody,
+    "kiosk_api.record_consent": kiosk.ConsentBody,
     "pms_api.create_reservation": pms.ReservationBody,
     "pms_api.update_reservation": pms.UpdateBody,
 }
@@ -69,7 +70,12 @@ def _subclasses(cls: type[errors.LetheError]) -> list[type[errors.LetheError]]:
 def _security(endpoint: str) -> list[dict[str, list[str]]] | None:
     if endpoint.startswith("pms_api."):
         return [{"pmsKey": []}]
-    if endpoint in ("kiosk_api.open_session", "kiosk_api.end_session", "kiosk_api.checkout"):
+    if endpoint in (
+        "kiosk_api.open_session",
+        "kiosk_api.end_session",
+        "kiosk_api.record_consent",
+        "kiosk_api.checkout",
+    ):
         return [{"kioskSignature": []}]
     return None
 

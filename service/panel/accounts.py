@@ -16,9 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from service import audit
+from service import audit, totp_vault
 from service.errors import AlreadyExists, BadRequest, NotFound
-from service.models import LoginFailure, StaffAccount
+from service.keyring import Keyring
+from service.models import LoginFailure, StaffAccount, new_id
 
 FRONT_DESK, MANAGER, ADMIN = "front_desk", "manager", "admin"
 ROLES = (FRONT_DESK, MANAGER, ADMIN)
@@ -71,6 +72,7 @@ def create_account(
     role: str,
     password: str,
     actor: str,
+    keyring: Keyring,
     with_totp: bool | None = None,
 ) -> NewAccount:
     """Create a staff account. TOTP is always set up for managers and admins; the secret is returned once."""
@@ -83,12 +85,14 @@ def create_account(
     if session.scalars(select(StaffAccount.id).where(StaffAccount.username == username)).first() is not None:
         raise AlreadyExists(f"a staff account named {username} exists")
     secret = pyotp.random_base32() if (with_totp or role in TOTP_REQUIRED) else None
+    account_id = new_id()
     account = StaffAccount(
+        id=account_id,
         username=username,
         display_name=display_name.strip() or username,
         role=role,
         password_hash=_hasher.hash(password),
-        totp_secret=secret,
+        totp_secret=None if secret is None else totp_vault.seal(keyring, account_id, secret),
         totp_last_step=0,
         language="en",
         failed_logins=0,
@@ -105,7 +109,7 @@ def source_digest(address: str) -> str:
 
 
 def authenticate(
-    session: Session, *, username: str, password: str, code: str, source: str, now: dt.datetime
+    session: Session, keyring: Keyring, *, username: str, password: str, code: str, source: str, now: dt.datetime
 ) -> StaffAccount:
     """Check a login; on failure count it (per account and per source) and raise :class:`LoginRefused`.
 
@@ -133,7 +137,7 @@ def authenticate(
     if not _verify(account.password_hash, password):
         _fail(session, digest, now, account, "bad-password")
     if account.totp_secret is not None:
-        step = _totp_step(account.totp_secret, code, now)
+        step = _totp_step(totp_vault.open_secret(keyring, account.id, account.totp_secret), code, now)
         if step is None or step <= account.totp_last_step:
             _fail(session, digest, now, account, "bad-totp")
         account.totp_last_step = step or 0
@@ -214,13 +218,14 @@ def enable(session: Session, account: StaffAccount, *, actor: str) -> None:
     audit.append(session, actor=actor, action="staff.enable", subject=account.id)
 
 
-def reset_totp(session: Session, account: StaffAccount, *, actor: str) -> str:
-    """Give the account a new TOTP secret (returned once) and end its sessions."""
-    account.totp_secret = pyotp.random_base32()
+def reset_totp(session: Session, keyring: Keyring, account: StaffAccount, *, actor: str) -> str:
+    """Give the account a new TOTP secret (returned once; stored sealed) and end its sessions."""
+    secret = pyotp.random_base32()
+    account.totp_secret = totp_vault.seal(keyring, account.id, secret)
     account.totp_last_step = 0
     account.session_version += 1
     audit.append(session, actor=actor, action="staff.totp.reset", subject=account.id)
-    return account.totp_secret
+    return secret
 
 
 def totp_uri(account: StaffAccount, secret: str) -> str:

@@ -41,8 +41,11 @@ def staff_create(username: str, display_name: str, role: str, totp: bool | None,
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    from service.keyring import load_or_create
+
     settings = load_service_settings()
     prepare(settings)
+    ring = load_or_create(settings.resolved_key_dir)
     database = open_database(settings)
     try:
         with database.transaction() as session:
@@ -53,6 +56,7 @@ def staff_create(username: str, display_name: str, role: str, totp: bool | None,
                 role=role,
                 password=password,
                 actor="cli",
+                keyring=ring,
                 with_totp=totp,
             )
             uri = created.totp_uri()

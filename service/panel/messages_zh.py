@@ -42,6 +42,9 @@ LABELS: dict[str, str] = {
     "kiosk:revoked": "revoked",
     "reason:staff-override": "staff override",
     "reason:stay-locked": "locked",
+    "reason:erased": "erased (data-subject request)",
+    "consent:accepted": "accepted",
+    "consent:refused": "refused",
 }
 
 ZH: dict[str, str] = {
@@ -172,13 +175,7 @@ ZH: dict[str, str] = {
     "Templates deleted": "已删除的模板",
     "The chain is broken at entry %(id)s.": "审计链在第 %(id)s 条记录处断开。",
     "The chain is intact: %(n)s entries, each linked to the one before.": "审计链完整：共 %(n)s 条记录，每条都与前一条相连。",
-    "The kiosk shows consent notice version %(version)s before it takes any picture; a guest who declines is sent to the desk.": (
-        "自助机在拍摄任何画面前显示第 %(version)s 版同意告知；拒绝的客人会被引导到前台。"
-    ),
     "This stay is closed; there is nothing left to delete.": "此住宿已结束，没有可删除的数据。",
-    "This version of the service does not yet keep a per-stay consent record; the attempts below are only made after consent.": (
-        "本版本服务尚未保存每次住宿的同意记录；以下尝试都是在客人同意后进行的。"
-    ),
     "Threshold": "阈值",
     "Time": "时间",
     "Time zone": "时区",
@@ -216,6 +213,20 @@ ZH: dict[str, str] = {
     "state:overridden": "人工核验",
     "state:checked-out": "已退房",
     "state:deleted": "已删除",
+    "reason:erased": "已抹除（数据主体请求）",
+    "consent:accepted": "已同意",
+    "consent:refused": "已拒绝",
+    "Deleted today": "今日删除",
+    "By": "执行者",
+    "Erased stay": "已抹除的住宿",
+    "An erased stay keeps no name or booking here: only its random id, from the audit log.": "已抹除的住宿在此不保留姓名或预订号，仅显示审计日志中的随机编号。",
+    "No stay deleted today.": "今日没有删除的住宿。",
+    "The kiosk shows the consent notice before it takes any picture; the service compares faces only after the guest accepts it. Current notice version: %(version)s.": (
+        "自助机在拍摄任何画面之前先显示同意告知；只有在客人同意后，服务才会比对人脸。当前告知版本：%(version)s。"
+    ),
+    "Notice version": "告知版本",
+    "Answer": "回答",
+    "The guest has not answered the consent notice at a kiosk.": "客人尚未在自助机上回答同意告知。",
     "reason:match": "匹配",
     "reason:no-match": "不匹配",
     "reason:booking-secret-mismatch": "预订码不符",

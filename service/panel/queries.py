@@ -31,6 +31,15 @@ STATES = (
 # Statuses in which the stay's face data is gone without a checkout: cancelled (``service/stays.py``),
 # purged by the retention job as a no-show or an overdue departure (``service/retention.py``).
 DATA_DELETED = ("deleted", "cancelled", "expired", "no_show")
+# Audit actions that delete a stay's face data without a checkout, and what the panel calls each.
+# ``stay.erase`` also deletes the stay row itself: its audit entry (random stay id, counts) is all that is left.
+DELETIONS = {
+    "stay.erase": "erased",
+    "stay.cancel": "cancelled",
+    "stay.expire": "expired",
+    "stay.no-show": "no_show",
+    "stay.purge": "deleted",
+}
 
 
 @dataclass(frozen=True)
@@ -47,11 +56,37 @@ class Row:
 
 
 @dataclass(frozen=True)
+class DeletedRow:
+    """A stay whose face data was deleted today; ``stay`` is None when it was erased (only its id is left)."""
+
+    stay_id: str
+    stay: Stay | None
+    kind: str
+    at: dt.datetime
+    actor: str
+
+    @property
+    def state(self) -> FaceState:
+        return FaceState("deleted", reason=self.kind, at=self.at)
+
+
+@dataclass(frozen=True)
 class Board:
     day: dt.date
     arrivals: list[Row]
     in_house: list[Row]
     departures: list[Row]
+    deleted: list[DeletedRow]
+
+
+@dataclass(frozen=True)
+class ConsentAnswer:
+    """One guest answer to the consent notice, from a check-in session."""
+
+    at: dt.datetime | None
+    decision: str
+    version: int | None
+    kiosk_id: str
 
 
 def property_zone(session: Session) -> ZoneInfo:
@@ -75,9 +110,18 @@ def face_states(session: Session, stays: Sequence[Stay], now: dt.datetime) -> di
             )
         )
     )
+    last_refusal: dict[str, dt.datetime] = {}
+    for stay_id, at in session.execute(
+        select(CheckinSession.stay_id, CheckinSession.consent_at)
+        .where(CheckinSession.stay_id.in_(ids), CheckinSession.consent == "refused")
+        .order_by(CheckinSession.consent_at)
+    ):
+        if at is not None:
+            last_refusal[stay_id] = at
     states: dict[str, FaceState] = {}
     for stay in stays:
         attempt = last_attempt.get(stay.id)
+        refused_at = last_refusal.get(stay.id)
         if stay.status in DATA_DELETED:
             states[stay.id] = FaceState("deleted", reason=stay.status, at=stay.checked_out_at)
         elif stay.status == "checked_out":
@@ -88,6 +132,8 @@ def face_states(session: Session, stays: Sequence[Stay], now: dt.datetime) -> di
             states[stay.id] = FaceState("overridden", at=attempt.created_at)
         elif stay.id in open_sessions:
             states[stay.id] = FaceState("in-progress")
+        elif refused_at is not None and (attempt is None or attempt.created_at <= refused_at):
+            states[stay.id] = FaceState("consent-refused", at=refused_at)
         elif attempt is not None and attempt.decision == "accepted":
             states[stay.id] = FaceState("accepted", at=attempt.created_at)
         elif attempt is not None:
@@ -121,12 +167,45 @@ def board(session: Session, now: dt.datetime) -> Board:
     def rows(chosen: Iterable[Stay]) -> list[Row]:
         return [Row(s, states[s.id]) for s in chosen]
 
-    return Board(
-        day=today,
-        arrivals=rows(s for s in stays if s.arrival == today and s.status in ("reserved", "checked_in")),
-        in_house=rows(s for s in stays if s.status == "checked_in" and s.departure > today),
-        departures=rows(s for s in stays if _departing(s, today, midnight)),
-    )
+    arrivals = rows(s for s in stays if s.arrival == today and s.status in ("reserved", "checked_in"))
+    in_house = rows(s for s in stays if s.status == "checked_in" and s.departure > today)
+    departures = rows(s for s in stays if _departing(s, today, midnight))
+    shown = {row.stay.id for row in (*arrivals, *in_house, *departures)}
+    return Board(today, arrivals, in_house, departures, deleted_since(session, midnight, exclude=shown))
+
+
+def deleted_since(session: Session, since: dt.datetime, *, exclude: set[str]) -> list[DeletedRow]:
+    """Stays whose face data was deleted since ``since`` (erased, cancelled, purged), newest first.
+
+    Derived from the audit log, which keeps the (random) stay id of an erased stay and nothing
+    personal; a stay that still exists is shown with its row. Stays in ``exclude`` are left out.
+    """
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action.in_(list(DELETIONS)), AuditEntry.at >= since, AuditEntry.subject.is_not(None))
+        .order_by(AuditEntry.id.desc())
+    ).all()
+    latest: dict[str, AuditEntry] = {}
+    for entry in entries:
+        if entry.subject is not None and entry.subject not in exclude:
+            latest.setdefault(entry.subject, entry)
+    remaining = {s.id: s for s in session.scalars(select(Stay).where(Stay.id.in_(list(latest))))} if latest else {}
+    return [
+        DeletedRow(stay_id, remaining.get(stay_id), DELETIONS[entry.action], entry.at, entry.actor)
+        for stay_id, entry in latest.items()
+    ]
+
+
+def stay_consents(session: Session, stay_id: str) -> list[ConsentAnswer]:
+    """The guest's answers to the consent notice on each check-in session of the stay, oldest first."""
+    return [
+        ConsentAnswer(row.consent_at, row.consent or "", row.consent_version, row.kiosk_id)
+        for row in session.scalars(
+            select(CheckinSession)
+            .where(CheckinSession.stay_id == stay_id, CheckinSession.consent.is_not(None))
+            .order_by(CheckinSession.consent_at)
+        )
+    ]
 
 
 def _departing(stay: Stay, today: dt.date, midnight: dt.datetime) -> bool:

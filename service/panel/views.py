@@ -112,6 +112,7 @@ def login_submit() -> str | Response:
             try:
                 account = accounts.authenticate(
                     db,
+                    svc.keyring,
                     username=form.username.data,
                     password=form.password.data,
                     code=form.code.data or "",
@@ -197,6 +198,7 @@ def _render_stay(stay_id: str, **extra: Any) -> str:
         attempts = queries.stay_attempts(db, found.id)
         kiosk_names = {k.id: k.name for k in db.scalars(select(Kiosk))}
         history = queries.stay_history(db, found.id)
+        consents = queries.stay_consents(db, found.id)
         notice = prop.load(db, prop.ConsentNotice)
     return render_template(
         "panel/stay.html",
@@ -205,6 +207,7 @@ def _render_stay(stay_id: str, **extra: Any) -> str:
         attempts=attempts,
         kiosk_names=kiosk_names,
         history=history,
+        consents=consents,
         notice=notice,
         active=found.status in reservations.ACTIVE,
         reason_form=ReasonForm(formdata=None),
@@ -518,6 +521,7 @@ def staff_create() -> Any:
                 role=form.role.data,
                 password=form.password.data,
                 actor=_actor(),
+                keyring=service().keyring,
                 with_totp=bool(form.totp.data),
             )
             shown = {"username": created.account.username, "secret": created.totp_secret, "uri": created.totp_uri()}
@@ -545,7 +549,7 @@ def staff_change(account_id: str, operation: str) -> Any:
         elif operation == "enable":
             accounts.enable(db, account, actor=_actor())
         else:
-            secret = accounts.reset_totp(db, account, actor=_actor())
+            secret = accounts.reset_totp(db, service().keyring, account, actor=_actor())
             shown = {"username": account.username, "secret": secret, "uri": accounts.totp_uri(account, secret)}
     if shown is None:
         return redirect(url_for("panel.staff_list"))

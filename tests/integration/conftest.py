@@ -14,6 +14,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -48,6 +49,7 @@ class StayState:
     data_keys: int
     attempts: int
     sessions: dict[str, int]
+    consent: list[tuple[str | None, int | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -104,7 +106,17 @@ class Deployment:
     def kiosk(
         self, source: Path, id_image: Path, booking: str, *, env: dict[str, str] | None = None, realtime: bool = False
     ) -> tuple[int, dict[str, Any]]:
-        args = ["kiosk", "--source", str(source), "--id-image", str(id_image), "--booking", booking, "--json"]
+        args = [
+            "kiosk",
+            "--consent-accepted",
+            "--source",
+            str(source),
+            "--id-image",
+            str(id_image),
+            "--booking",
+            booking,
+            "--json",
+        ]
         done = subprocess.run(
             lethe_command(*args, *(["--realtime"] if realtime else [])),
             env=self.env | (env or {}),
@@ -150,9 +162,68 @@ class Deployment:
                     data_keys=count(StayKey),
                     attempts=count(CheckinAttempt),
                     sessions={status: int(n) for status, n in sessions},
+                    consent=[
+                        (row.consent, row.consent_version)
+                        for row in session.execute(
+                            select(CheckinSession.consent, CheckinSession.consent_version)
+                            .where(CheckinSession.stay_id == stay.id)
+                            .order_by(CheckinSession.created_at)
+                        )
+                    ],
                 )
         finally:
             database.dispose()
+
+
+@dataclass
+class ScreenRun:
+    """A ``lethe kiosk screen`` process for one booking, on the recorded Hamilton clip; see :func:`screen_command`."""
+
+    process: subprocess.Popen[str]
+    url: str
+
+    def wait_for(self, screen: str, timeout: float = 120) -> None:
+        """Poll the page's ``/state`` until it shows ``screen`` (the process may still be starting)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/state", timeout=5).json()["screen"] == screen:
+                    return
+            except requests.RequestException:  # not up yet, or a busy machine
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"the guest screen did not reach {screen!r} in {timeout} s")
+
+    def choose(self, action: str) -> tuple[str, str]:
+        """Press ``consent`` or ``front-desk`` as the page would; return the process's stdout and stderr."""
+        assert requests.post(f"{self.url}/{action}", timeout=5).json() == {"ok": True}
+        out, err = self.process.communicate(timeout=120)
+        return out, err
+
+
+@contextlib.contextmanager
+def screen_command(deployment: Deployment, testdata: Path, booking: str, folder: Path) -> Iterator[ScreenRun]:
+    """Run ``lethe kiosk screen`` for ``booking`` (its QR rendered into ``folder``); killed if still running after."""
+    from lethe.booking import render_qr
+
+    qr = folder / "booking.png"
+    qr.write_bytes(render_qr(booking, "png"))
+    port = free_port()
+    # The with block closes the pipes however the test ends (no ResourceWarning leaks into the next test).
+    with subprocess.Popen(
+        lethe_command(
+            "kiosk", "screen", "--port", str(port), "--result-seconds", "0", "--booking-source", str(qr),
+            "--source", str(testdata / "video/short_hamilton_clip.mp4"),
+            "--id-image", str(testdata / "faces/face_recognition/misc/lin-manuel-miranda.png"),
+        ),
+        env=deployment.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        try:
+            yield ScreenRun(process, f"http://127.0.0.1:{port}")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def service_env(instance: Path, data_mirror: Path) -> dict[str, str]:

@@ -17,7 +17,7 @@ from edge.screen import GuestScreen, create_screen_app, run_guest, serve
 from edge.settings import KioskSettings
 from lethe.booking import render_qr
 from lethe.demo import free_port
-from tests.integration.conftest import Deployment
+from tests.integration.conftest import Deployment, screen_command
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.options import Options  # noqa: E402
@@ -58,8 +58,16 @@ def wait_for_screen(driver, *names: str, timeout: float = 60.0) -> str:
     return driver.find_element(By.TAG_NAME, "body").get_attribute("data-screen")
 
 
-def start(deployment: Deployment, testdata: Path, tmp_path: Path, *, service_url: str | None = None):
-    booking = deployment.reservation()["booking_code"]
+def start(
+    deployment: Deployment,
+    testdata: Path,
+    tmp_path: Path,
+    *,
+    service_url: str | None = None,
+    consent_timeout_s: float = 60,
+):
+    reservation = deployment.reservation()
+    booking = reservation["booking_code"]
     qr = tmp_path / "booking.png"
     qr.write_bytes(render_qr(booking, "png"))
     settings = KioskSettings(
@@ -67,7 +75,7 @@ def start(deployment: Deployment, testdata: Path, tmp_path: Path, *, service_url
         key_file=deployment.instance / "kiosk" / "kiosk.json",
         http_timeout_s=3.0,
     )
-    guest = GuestScreen(consent_timeout_s=60)
+    guest = GuestScreen(consent_timeout_s=consent_timeout_s)
     server = serve(create_screen_app(guest), free_port())
     run = threading.Thread(
         target=run_guest,
@@ -81,11 +89,11 @@ def start(deployment: Deployment, testdata: Path, tmp_path: Path, *, service_url
         daemon=True,
     )
     run.start()
-    return guest, server, run, f"http://127.0.0.1:{server.server_port}/"
+    return guest, server, run, f"http://127.0.0.1:{server.server_port}/", reservation["reference"]
 
 
 def test_guest_walks_the_screens_to_checked_in(deployment: Deployment, testdata: Path, tmp_path: Path, browser) -> None:
-    guest, server, run, url = start(deployment, testdata, tmp_path)
+    guest, server, run, url, reference = start(deployment, testdata, tmp_path)
     try:
         browser.get(url)
         assert wait_for_screen(browser, "consent") == "consent"
@@ -114,12 +122,18 @@ def test_guest_walks_the_screens_to_checked_in(deployment: Deployment, testdata:
         shot(browser, "accepted-en", tmp_path)
         run.join(30)
         assert guest.preview_jpeg() is None  # the preview is dropped when the run ends
+        # The service recorded the acceptance before the face was verified.
+        state = deployment.stay_state(reference)
+        assert state.sessions == {"used": 1}
+        assert state.consent == [("accepted", 1)]
     finally:
         server.shutdown()
 
 
-def test_front_desk_instead_ends_the_run(deployment: Deployment, testdata: Path, tmp_path: Path, browser) -> None:
-    guest, server, run, url = start(deployment, testdata, tmp_path)
+def test_front_desk_instead_records_a_refusal_and_ends_the_run(
+    deployment: Deployment, testdata: Path, tmp_path: Path, browser
+) -> None:
+    guest, server, run, url, reference = start(deployment, testdata, tmp_path)
     try:
         browser.get(url)
         wait_for_screen(browser, "consent")
@@ -129,14 +143,35 @@ def test_front_desk_instead_ends_the_run(deployment: Deployment, testdata: Path,
         run.join(10)
         assert not run.is_alive()
         assert guest.state()["screen"] == "front-desk"
+        assert guest.state().get("error") is None
     finally:
         server.shutdown()
+    # The refusal is recorded at the service and closed the session; nothing was compared or kept.
+    state = deployment.stay_state(reference)
+    assert state.sessions == {"consent-refused": 1}
+    assert state.consent == [("refused", 1)]
+    assert (state.attempts, state.templates, state.status) == (0, 0, "reserved")
+
+
+def test_consent_timeout_records_a_refusal(deployment: Deployment, testdata: Path, tmp_path: Path, browser) -> None:
+    _, server, run, url, reference = start(deployment, testdata, tmp_path, consent_timeout_s=2)
+    try:
+        browser.get(url)
+        assert wait_for_screen(browser, "consent", "front-desk") in ("consent", "front-desk")
+        assert wait_for_screen(browser, "front-desk", timeout=20) == "front-desk"
+        run.join(10)
+        assert not run.is_alive()
+    finally:
+        server.shutdown()
+    state = deployment.stay_state(reference)
+    assert state.sessions == {"consent-refused": 1}
+    assert state.consent == [("refused", 1)]
 
 
 def test_unreachable_service_sends_the_guest_to_the_front_desk(
     deployment: Deployment, testdata: Path, tmp_path: Path, browser
 ) -> None:
-    guest, server, _, url = start(deployment, testdata, tmp_path, service_url=f"http://127.0.0.1:{free_port()}")
+    guest, server, _, url, _ = start(deployment, testdata, tmp_path, service_url=f"http://127.0.0.1:{free_port()}")
     try:
         browser.get(url)
         assert wait_for_screen(browser, "front-desk", timeout=20) == "front-desk"
@@ -148,41 +183,8 @@ def test_unreachable_service_sends_the_guest_to_the_front_desk(
 
 def test_screen_command_end_to_end(deployment: Deployment, testdata: Path, tmp_path: Path) -> None:
     """``lethe kiosk screen`` as the process a kiosk runs, driven over HTTP as the page would."""
-    import subprocess
-    import time
-
-    import requests
-
-    from lethe.demo import lethe_command
-
-    booking = deployment.reservation()["booking_code"]
-    qr = tmp_path / "booking.png"
-    qr.write_bytes(render_qr(booking, "png"))
-    port = free_port()
-    with subprocess.Popen(
-        lethe_command(
-            "kiosk", "screen", "--port", str(port), "--result-seconds", "0",
-            "--booking-source", str(qr),
-            "--source", str(testdata / "video/short_hamilton_clip.mp4"),
-            "--id-image", str(testdata / MISC / "lin-manuel-miranda.png"),
-        ),
-        env=deployment.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    ) as process:  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if requests.get(f"{url}/state", timeout=5).json()["screen"] == "consent":
-                        break
-                except requests.RequestException:  # not listening yet, or busy loading its models
-                    pass
-                time.sleep(0.2)
-            assert requests.post(f"{url}/consent", timeout=5).json() == {"ok": True}
-            out, err = process.communicate(timeout=120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    assert process.returncode == 0, err
+    with screen_command(deployment, testdata, deployment.reservation()["booking_code"], tmp_path) as run:
+        run.wait_for("consent")
+        out, err = run.choose("consent")
+    assert run.process.returncode == 0, err
     assert "result: accepted" in out

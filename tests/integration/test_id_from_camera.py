@@ -28,7 +28,16 @@ def held_card(testdata: Path, tmp_path: Path, portrait: str) -> Path:
 
 def kiosk(deployment: Deployment, video: Path, id_source: Path, booking: str) -> tuple[int, dict]:
     done = deployment.lethe(
-        "kiosk", "--source", str(video), "--id-source", str(id_source), "--booking", booking, "--json", check=False
+        "kiosk",
+        "--consent-accepted",
+        "--source",
+        str(video),
+        "--id-source",
+        str(id_source),
+        "--booking",
+        booking,
+        "--json",
+        check=False,
     )
     lines = done.stdout.strip().splitlines()
     assert lines, done.stderr

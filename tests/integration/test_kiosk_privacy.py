@@ -80,6 +80,7 @@ def test_a_kiosk_run_writes_nothing_logs_no_biometrics_and_talks_only_to_the_ser
         [
             sys.executable, "-c", WATCHER, str(audit_file),
             "kiosk",
+            "--consent-accepted",
             "--source", str(testdata / "video/short_hamilton_clip.mp4"),
             "--id-image", str(testdata / MISC / "lin-manuel-miranda.png"),
             "--booking", booking,

@@ -43,6 +43,7 @@ def test_booking_qr_read_from_the_camera(deployment: Deployment, testdata: Path,
     deployment.lethe("booking", "qr", booking, "--format", "png", "--out", str(qr))
     done = deployment.lethe(
         "kiosk",
+        "--consent-accepted",
         "--booking-source", str(qr),
         "--source", str(testdata / "video/short_hamilton_clip.mp4"),
         "--id-image", str(testdata / MISC / "lin-manuel-miranda.png"),

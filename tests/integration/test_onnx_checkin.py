@@ -28,7 +28,7 @@ def onnx_kiosk(deployment: Deployment) -> Deployment:
 
 def run(deployment: Deployment, video: Path, id_image: Path, booking: str) -> tuple[int, dict]:
     done = deployment.lethe(
-        "kiosk", "--backend", "onnx", "--source", str(video), "--id-image", str(id_image),
+        "kiosk", "--consent-accepted", "--backend", "onnx", "--source", str(video), "--id-image", str(id_image),
         "--booking", booking, "--json", check=False,
     )  # fmt: skip
     lines = done.stdout.strip().splitlines()

@@ -37,6 +37,7 @@ def test_crash_mid_session_is_retryable_and_leaves_nothing_half_written(
     with subprocess.Popen(
         lethe_command(
             "kiosk",
+            "--consent-accepted",
             "--source",
             str(video),
             "--id-image",

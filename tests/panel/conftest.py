@@ -83,6 +83,7 @@ class Staff:
                 role=role,
                 password=PASSWORD,
                 actor="test",
+                keyring=self.svc.keyring,
                 with_totp=totp,
             )
         return Account(username, role, created.totp_secret)

@@ -2,7 +2,7 @@
 
 A real service process on loopback, staff made with the real ``lethe staff create``, and
 check-ins made by the real ``lethe kiosk`` command on the recorded Hamilton clip. With
-``LETHE_PANEL_SCREENSHOTS=<folder>`` the test also saves a screenshot of each page there
+``LETHE_TEST_PANEL_SCREENSHOTS=<folder>`` the test also saves a screenshot of each page there
 (``docs/panel`` holds the committed ones).
 """
 
@@ -29,7 +29,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lethe.demo import free_port, running_service
-from tests.integration.conftest import Deployment, provision, service_env
+from tests.integration.conftest import Deployment, provision, screen_command, service_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -96,7 +96,9 @@ class Panel:
         self.url = url
         self.signed_in: str | None = None
         self.used_codes: set[str] = set()
-        self.shots = Path(os.environ["LETHE_PANEL_SCREENSHOTS"]) if os.environ.get("LETHE_PANEL_SCREENSHOTS") else None
+        self.shots = (
+            Path(os.environ["LETHE_TEST_PANEL_SCREENSHOTS"]) if os.environ.get("LETHE_TEST_PANEL_SCREENSHOTS") else None
+        )
 
     def go(self, path: str) -> None:
         self.driver.get(self.url + path)
@@ -276,6 +278,10 @@ def test_checkout_shows_a_receipt_that_verifies(
     panel.login("ada", admin_secret)
     panel.go("/panel/today")
     panel.open_stay("Lin-Manuel Miranda")
+    # The consent record: the kiosk command recorded the guest's acceptance of notice version 1.
+    (answer,) = panel.driver.find_elements(By.CSS_SELECTOR, "#consent-record tr.consent")
+    assert "Lobby 1" in answer.text
+    assert answer.text.endswith("1 accepted")
     panel.shot("stay", TALL)
     panel.driver.find_element(By.XPATH, "//button[contains(., 'Check out')]").click()
     panel.wait_for(lambda: "Deletion receipt" in panel.text())
@@ -290,6 +296,40 @@ def test_checkout_shows_a_receipt_that_verifies(
     verified = deployment.lethe("receipt", "verify", str(receipt), "--public-key", str(pem))
     assert "VALID" in verified.stdout
     assert "1 template(s) and 1 data key(s) deleted" in verified.stdout
+
+
+def test_refusal_on_the_guest_screen_and_erasure_show_on_today(
+    panel: Panel, deployment: Deployment, admin_secret: str, testdata: Path, tmp_path: Path
+) -> None:
+    """A guest chooses the front desk on the real kiosk screen; staff see it live, then erase the stay."""
+    panel.login("ada", admin_secret)
+    reservation = deployment.reservation("Refusing Guest")
+    reference = reservation["reference"]
+    panel.go("/panel/today")
+    assert "not started" in panel.row(reference)
+    with screen_command(deployment, testdata, reservation["booking_code"], tmp_path) as run:
+        run.wait_for("consent")
+        out, err = run.choose("front-desk")
+    assert run.process.returncode == 1, err
+    assert "result: front-desk" in out
+    panel.wait_for(lambda: "consent refused" in panel.row(reference))
+    panel.open_stay("Refusing Guest")
+    (answer,) = panel.driver.find_elements(By.CSS_SELECTOR, "#consent-record tr.consent")
+    assert "Lobby 1" in answer.text
+    assert answer.text.endswith("1 refused")
+    assert not panel.driver.find_elements(By.CSS_SELECTOR, "tr.attempt")
+    # Erase the stay (the admin is at least a manager): it leaves Today's lists for "Deleted today".
+    panel.type_into("reason-erase", "Guest asked to be forgotten")
+    panel.driver.find_element(By.ID, "confirm-erase").click()
+    panel.driver.find_element(By.XPATH, "//button[contains(., 'Erase the stay')]").click()
+    panel.wait_for(lambda: "Stay erased" in panel.text())
+    panel.go("/panel/today")
+    assert panel.row(reference) == ""
+    deleted = panel.driver.find_element(By.ID, "h-Deleted-today").find_element(By.XPATH, "..").text
+    assert "Erased stay" in deleted
+    assert "Refusing Guest" not in deleted
+    assert "erased" in deleted
+    panel.shot("today-deleted", TALL)
 
 
 def test_manager_pages(panel: Panel, admin_secret: str) -> None:

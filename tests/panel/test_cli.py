@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from lethe.cli import main
+from service import totp_vault
 from service.db import Database
+from service.keyring import load_or_create
 from service.models import StaffAccount
 
 
@@ -37,7 +39,10 @@ def test_staff_create_admin_prints_totp_once(env: dict[str, str], tmp_path: Path
     with database.transaction() as session:
         account = session.query(StaffAccount).filter_by(username="ada").one()
         assert account.role == "admin"
-        assert account.totp_secret == secret
+        # Stored sealed under the instance's staff-secret key, never in clear.
+        assert secret not in account.totp_secret
+        ring = load_or_create(tmp_path / "instance" / "keys")
+        assert totp_vault.open_secret(ring, account.id, account.totp_secret) == secret
         assert account.password_hash.startswith("$argon2id$")
     database.dispose()
     assert pyotp.TOTP(secret).now()

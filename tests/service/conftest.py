@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,12 +142,24 @@ class Actions:
         headers = sign_request(kiosk.key, kiosk.kiosk_id, "POST", "/api/v1/sessions", body)
         return self.client.post("/api/v1/sessions", data=body, headers=headers, content_type="application/json")
 
-    def session(self, kiosk: Kiosk, reference: str) -> Opened:
+    def session(self, kiosk: Kiosk, reference: str, *, consent: bool = True) -> Opened:
+        """Open a session; with ``consent`` (the default) the guest accepts the notice it carries."""
         answer = self.open_session(kiosk, reference)
         assert answer.status_code == 201, answer.json
-        return Opened(
+        opened = Opened(
             uuid.UUID(answer.json["session_id"]), base64.b64decode(answer.json["nonce"]), answer.json["challenge"]
         )
+        if consent:
+            recorded = self.consent(kiosk, opened.session_id, "accepted", answer.json["consent"]["version"])
+            assert recorded.status_code == 200, recorded.json
+        return opened
+
+    def consent(self, kiosk: Kiosk, session_id: uuid.UUID | str, decision: str, version: int) -> Any:
+        """Report the guest's answer to the consent notice, as a signed kiosk request."""
+        path = f"/api/v1/sessions/{session_id}/consent"
+        body = json.dumps({"decision": decision, "version": version}).encode()
+        headers = sign_request(kiosk.key, kiosk.kiosk_id, "POST", path, body)
+        return self.client.post(path, data=body, headers=headers, content_type="application/json")
 
     def recipient(self, suite: Suite = Suite.MLKEM768_X25519) -> RecipientPublicKey:
         return self.svc.keyring.recipient_for(suite).public_key()
