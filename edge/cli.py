@@ -51,7 +51,8 @@ def _fail(exc: Any, as_json: bool) -> None:
 @click.option(
     "--id-from-camera",
     is_flag=True,
-    help="Instead of --id-image: the guest holds the ID document's photo page up to the camera (--source).",
+    help="Instead of --id-image: the guest holds the whole ID document up to the camera (--source); "
+    "a face not inside a card-shaped document is refused (no-id-document).",
 )
 @click.option("--id-source", help="Like --id-from-camera, from this source instead of --source (camera, image, video).")
 @click.option(

@@ -52,6 +52,13 @@ class MultipleFacesInIdImage(EdgeError):
     guidance = "Show only the ID document, with one portrait, to the camera."
 
 
+class NoIdDocument(EdgeError):
+    """A face was shown at the ID stage, but not inside a document (e.g. the guest's own face)."""
+
+    code = "no-id-document"
+    guidance = "Hold your ID document up to the camera, the whole document in view, not your face."
+
+
 class NoUsableFace(EdgeError):
     code = "no-usable-face"
     guidance = "Look at the camera, alone, in good light, and come closer."

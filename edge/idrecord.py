@@ -6,10 +6,13 @@ or the kiosk's camera, with the guest holding the document's photo page up to it
 the live face is (same backend, the face embedded from the full-resolution image),
 with ``jitters`` re-samplings, worth it once per check-in rather than per frame.
 
-From the camera, every frame goes through detection and a quality gate adapted
-to a printed portrait: exactly one face (the document, not the guest behind it),
-at least :data:`ID_MIN_FACE_PX` wide, sharp enough, neither dark nor washed out
-by glare. Pose and eyes are not judged (the document photo is what it is). The
+From the camera, every frame goes through detection, a document check and a
+quality gate adapted to a printed portrait: exactly one face (the document, not
+the guest behind it), found inside a card-shaped outline wholly in view and much
+wider than the face (:func:`edge.document.find_document`: a guest who shows
+their own face instead of the document is refused with ``no-document``), at
+least :data:`ID_MIN_FACE_PX` wide, sharp enough, neither dark nor washed out by
+glare. Pose and eyes are not judged (the document photo is what it is). The
 sharpest of the first :data:`ID_GOOD_FRAMES` good frames is templated; frames
 stay in memory and are dropped as soon as they are judged.
 """
@@ -24,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.backends import Embedder, FaceBox
-from edge.errors import MultipleFacesInIdImage, NoFaceInIdImage
-from edge.quality import Detector, QualityGate
+from edge.document import find_document
+from edge.errors import MultipleFacesInIdImage, NoFaceInIdImage, NoIdDocument
+from edge.quality import Detector, QualityGate, Verdict
 from edge.sources import FrameSource, Image, read_image
 from protocol import Template
 
@@ -35,6 +39,7 @@ ID_GOOD_FRAMES = 3
 # What the guest is told while holding the document up, per refusal of the gate.
 ID_GUIDANCE = {
     "no-face": "Hold the photo page of your ID document up to the camera.",
+    "no-document": "Hold your ID document up to the camera, the whole document in view.",
     "multiple-faces": "Hold the ID document closer, so that only its photo is in view.",
     "face-too-small": "Hold the ID document closer to the camera.",
     "too-blurry": "Hold the ID document still.",
@@ -84,9 +89,11 @@ def id_template_from_source(
     """Template the portrait of the ID document the guest holds up to ``source`` (an opened frame source).
 
     Reads until :data:`ID_GOOD_FRAMES` frames pass the document gate, the
-    source ends, or ``max_seconds`` of its clock. Raises
-    :class:`MultipleFacesInIdImage` when several faces were what kept every frame
-    out most often, else :class:`NoFaceInIdImage`, each with what to do.
+    source ends, or ``max_seconds`` of its clock. Of the frames that showed a
+    face, raises :class:`MultipleFacesInIdImage` when several faces were what
+    kept them out most often, :class:`NoIdDocument` when it was a face with no document
+    around it (a live face shown instead of the document), else
+    :class:`NoFaceInIdImage`, each with what to do.
     """
     detect = Detector(backend, max_width=ID_DETECT_WIDTH, upsample=1)
     gate = QualityGate(min_face_px=ID_MIN_FACE_PX, min_sharpness=min_sharpness)
@@ -98,7 +105,10 @@ def id_template_from_source(
         if frame.timestamp_s > max_seconds:
             break
         seen += 1
-        verdict = gate.assess(frame.image, detect(frame.image))
+        faces = detect(frame.image)
+        verdict = gate.assess(frame.image, faces)
+        if len(faces) == 1 and find_document(frame.image, faces[0]) is None:
+            verdict = Verdict("no-document")
         message = ""
         if not verdict.ok or verdict.quality is None:
             reason = verdict.reason or "no-face"
@@ -115,10 +125,14 @@ def id_template_from_source(
         if good >= ID_GOOD_FRAMES:
             break
     if best is None:
-        reason = refusals.most_common(1)[0][0] if refusals else "no-face"
+        # A face seen, however rarely, says more than the frames with none (the guest turning or stepping in).
+        faced = Counter({reason: count for reason, count in refusals.items() if reason != "no-face"})
+        reason = (faced or refusals).most_common(1)[0][0] if refusals else "no-face"
         detail = f"no usable ID portrait in {seen} frames: {ID_GUIDANCE.get(reason, ID_GUIDANCE['no-face'])}"
         if reason == "multiple-faces":
             raise MultipleFacesInIdImage(detail)
+        if reason == "no-document":
+            raise NoIdDocument(detail)
         raise NoFaceInIdImage(detail)
     template = _template(backend, best[1], best[2], jitters)
     return IdCapture(template, seen, good)

@@ -1,7 +1,8 @@
 """The ID portrait read from a document held up to the camera (edge/idrecord.py), on real portraits.
 
 The card is composed in memory (tests/edge/idcard.py) from the face_recognition
-sample portraits; nothing is written to disk.
+sample portraits; nothing is written to disk. The live faces shown instead of a
+document are recorded videos: a person at a webcam, and the Hamilton clip.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 from edge.backends import Embedder
-from edge.errors import MultipleFacesInIdImage, NoFaceInIdImage
+from edge.document import MAX_ASPECT, MIN_ASPECT, find_document
+from edge.errors import MultipleFacesInIdImage, NoFaceInIdImage, NoIdDocument
 from edge.idrecord import (
     ID_GOOD_FRAMES,
     ID_GUIDANCE,
@@ -20,16 +22,48 @@ from edge.idrecord import (
     id_template_from_image,
     id_template_from_source,
 )
-from edge.sources import read_image
+from edge.quality import Detector
+from edge.sources import VideoFileSource, read_image
 from models import load_manifest
-from tests.edge.idcard import HeldCard
+from tests.edge.idcard import CARD_H, CARD_W, HeldCard, card_frame
 
 MISC = "faces/face_recognition/misc"
 
 
-def capture(backend: Embedder, card: HeldCard, said: list[str] | None = None) -> IdCapture:
+def capture(
+    backend: Embedder, card: HeldCard | VideoFileSource, said: list[str] | None = None, max_seconds: float = 20.0
+) -> IdCapture:
     told = None if said is None else said.append
-    return id_template_from_source(backend, card, jitters=1, min_sharpness=15.0, max_seconds=20.0, on_guidance=told)
+    return id_template_from_source(
+        backend, card, jitters=1, min_sharpness=15.0, max_seconds=max_seconds, on_guidance=told
+    )
+
+
+@pytest.mark.parametrize("portrait", ["lin-manuel-miranda.png", "alex-lacamoire.png", "obama.jpg"])
+def test_the_card_is_found_around_its_portrait(dlib_backend: Embedder, testdata: Path, portrait: str) -> None:
+    frame = card_frame([read_image(testdata / MISC / portrait)], shift=(5, -3))
+    (face,) = Detector(dlib_backend, max_width=1024, upsample=1)(frame)
+    document = find_document(frame, face)
+    assert document is not None
+    assert abs(document.width_px - CARD_W) <= 0.03 * CARD_W, document  # the card itself, not the portrait's frame
+    # The card's dark title band can merge with the dim room: the outline is then the light body below it.
+    assert CARD_H - 40 <= document.height_px <= CARD_H + 5, document
+    assert MIN_ASPECT <= document.aspect <= MAX_ASPECT
+    blank = frame.copy()
+    blank[:, :] = frame[5:6, 5:6]  # the same face box on an empty scene has no card around it
+    assert find_document(blank, face) is None
+
+
+@pytest.mark.parametrize("video", ["live_vs_replay_a/live.mov", "short_hamilton_clip.mp4"])
+def test_a_live_face_shown_instead_of_the_document_is_refused(
+    dlib_backend: Embedder, testdata: Path, video: str
+) -> None:
+    said: list[str] = []
+    with VideoFileSource(testdata / "video" / video) as source, pytest.raises(NoIdDocument) as refused:
+        capture(dlib_backend, source, said, max_seconds=3.0)
+    assert refused.value.code == "no-id-document"
+    assert ID_GUIDANCE["no-document"] in refused.value.detail
+    assert ID_GUIDANCE["no-document"] in said
 
 
 def test_the_portrait_on_a_held_card_is_the_person_of_the_photo(dlib_backend: Embedder, testdata: Path) -> None:

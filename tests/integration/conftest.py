@@ -59,9 +59,11 @@ class Deployment:
     instance: Path
     api_key: str
 
-    def lethe(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def lethe(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            lethe_command(*args), env=self.env, capture_output=True, text=True, check=check, timeout=300
+            lethe_command(*args), env=self.env | (env or {}), capture_output=True, text=True, check=check, timeout=300
         )
 
     def reservation(self, guest: str = "Lin-Manuel Miranda") -> dict[str, Any]:

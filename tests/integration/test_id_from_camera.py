@@ -3,7 +3,8 @@
 The "camera" showing the card is one frame composed from a real portrait
 (tests/edge/idcard.py), saved in the test's temporary folder because the kiosk
 is a separate process; the live capture is the Hamilton clip, as in the
-walking-skeleton test.
+walking-skeleton test. A live face shown instead of the document (recorded
+video as the ID source) is refused at the ID stage, before anything is sealed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from pathlib import Path
 
 import cv2
+import pytest
 
 from edge.sources import read_image
 from tests.edge.idcard import card_frame
@@ -26,7 +28,9 @@ def held_card(testdata: Path, tmp_path: Path, portrait: str) -> Path:
     return path
 
 
-def kiosk(deployment: Deployment, video: Path, id_source: Path, booking: str) -> tuple[int, dict]:
+def kiosk(
+    deployment: Deployment, video: Path, id_source: Path, booking: str, env: dict[str, str] | None = None
+) -> tuple[int, dict]:
     done = deployment.lethe(
         "kiosk",
         "--consent-accepted",
@@ -38,6 +42,7 @@ def kiosk(deployment: Deployment, video: Path, id_source: Path, booking: str) ->
         booking,
         "--json",
         check=False,
+        env=env,
     )
     lines = done.stdout.strip().splitlines()
     assert lines, done.stderr
@@ -58,6 +63,22 @@ def test_id_document_from_the_camera_checks_the_guest_in(
     status, impostor = kiosk(deployment, video, held_card(testdata, tmp_path, "alex-lacamoire.png"), booking)
     assert status == 1, impostor
     assert (impostor["decision"], impostor["reason"]) == ("rejected", "no-match")
+
+
+@pytest.mark.parametrize("shown", ["live_vs_replay_a/live.mov", "short_hamilton_clip.mp4"])
+def test_a_live_face_as_the_id_document_is_refused(deployment: Deployment, testdata: Path, shown: str) -> None:
+    reservation = deployment.reservation()
+    video = testdata / "video/short_hamilton_clip.mp4"
+    # Three seconds of each video at the ID stage: a face is in view, never inside a document.
+    status, answer = kiosk(
+        deployment, video, testdata / "video" / shown, reservation["booking_code"], {"LETHE_KIOSK_MAX_SECONDS": "3"}
+    )
+    assert status == 3, answer  # a kiosk-side error, as documented
+    assert answer["error"]["code"] == "no-id-document"
+    assert "Hold your ID document up to the camera" in answer["error"]["detail"]
+    assert answer["error"]["guidance"]
+    state = deployment.stay_state(reservation["reference"])
+    assert (state.status, state.templates, state.attempts) == ("reserved", 0, 0), state  # nothing templated or sent
 
 
 def test_id_options_are_exclusive(deployment: Deployment, testdata: Path) -> None:
