@@ -23,20 +23,26 @@ CSV_COLUMNS = ("guest_name", "arrival", "departure")
 Listing = Literal["arrivals", "departures", "in-house"]
 
 
-class ReservationRow(BaseModel):
-    """One reservation as the PMS sends it (JSON body or CSV row)."""
+class ReservationBody(BaseModel):
+    """One reservation as the PMS sends it in a JSON body."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
     guest_name: str = Field(min_length=1, max_length=200)
     arrival: dt.date
     departure: dt.date
     reference: str | None = Field(default=None, pattern=r"^[A-Z0-9]{6,16}$")
 
     @model_validator(mode="after")
-    def _dates(self) -> ReservationRow:
+    def _dates(self) -> ReservationBody:
         if self.departure < self.arrival:
             raise ValueError("departure is before arrival")
         return self
+
+
+class ReservationRow(ReservationBody):
+    """One reservation from a CSV import row: the same fields, surrounding whitespace stripped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def stay_json(stay: Stay) -> dict[str, object]:

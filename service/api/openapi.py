@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from lethe import __version__
-from service import errors
+from service import errors, stays
 from service.api import kiosk, pms
 from service.problems import HTTP_CODES, PROBLEM_JSON
 
@@ -27,7 +27,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "kiosk_api.open_session": kiosk.SessionBody,
     "kiosk_api.checkout": kiosk.CheckoutBody,
     "kiosk_api.record_consent": kiosk.ConsentBody,
-    "pms_api.create_reservation": pms.ReservationBody,
+    "pms_api.create_reservation": stays.ReservationBody,
     "pms_api.update_reservation": pms.UpdateBody,
 }
 RAW_BODIES = {

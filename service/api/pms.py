@@ -6,39 +6,13 @@ import datetime as dt
 import time
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service import integrations, metrics, reservations, stays
 from service.context import json_body, service
 from service.errors import BadRequest, UnsupportedMediaType
-from service.models import Stay
 
 bp = Blueprint("pms_api", __name__, url_prefix="/pms/v1")
-
-
-class ReservationBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    guest_name: str = Field(min_length=1, max_length=200)
-    arrival: dt.date
-    departure: dt.date
-    reference: str | None = Field(default=None, pattern=r"^[A-Z0-9]{6,16}$")
-
-    @model_validator(mode="after")
-    def _dates(self) -> ReservationBody:
-        if self.departure < self.arrival:
-            raise ValueError("departure is before arrival")
-        return self
-
-
-def _stay_json(stay: Stay) -> dict[str, object]:
-    return {
-        "stay_id": stay.id,
-        "reference": stay.reference,
-        "guest_name": stay.guest_name,
-        "arrival": stay.arrival.isoformat(),
-        "departure": stay.departure.isoformat(),
-        "status": stay.status,
-    }
 
 
 @bp.post("/reservations")
@@ -47,7 +21,7 @@ def create_reservation() -> tuple[Response, int]:
     svc = service()
     with svc.db.transaction() as session:
         integration = integrations.authenticate(session, request.headers.get("Authorization"))
-        body = json_body(ReservationBody)
+        body = json_body(stays.ReservationBody)
         created = reservations.create_reservation(
             session,
             svc.keyring,
@@ -65,7 +39,7 @@ def get_reservation(reference: str) -> Response:
     svc = service()
     with svc.db.transaction() as session:
         integrations.authenticate(session, request.headers.get("Authorization"))
-        return jsonify(_stay_json(reservations.stay_by_reference(session, reference)))
+        return jsonify(stays.stay_json(reservations.stay_by_reference(session, reference)))
 
 
 @bp.post("/reservations/<reference>/checkout")
