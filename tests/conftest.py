@@ -8,7 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, text
+
+from service import migrate
+from service.app import create_app
+from service.context import EXTENSION, Service
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ENV = "LETHE_TEST_DATABASE_URL"
@@ -57,3 +63,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+# The service's Flask app on a fresh, migrated database: shared by the service and panel tests.
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(instance_path=tmp_path / "instance", database_url=database_url)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    migrate.upgrade(settings.resolved_database_url)
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions[EXTENSION].db.dispose()
+
+
+@pytest.fixture
+def svc(app: Flask) -> Service:
+    found: Service = app.extensions[EXTENSION]
+    return found

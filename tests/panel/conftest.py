@@ -3,43 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service import migrate
-from service.app import create_app
-from service.context import EXTENSION, Service
+from service.context import Service
 from service.panel.accounts import create_account
-from service.settings import Settings
 from tests.service.conftest import Actions
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(instance_path=tmp_path / "instance", database_url=database_url)
-
-
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Flask]:
-    migrate.upgrade(settings.resolved_database_url)
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    yield app
-    app.extensions[EXTENSION].db.dispose()
-
-
-@pytest.fixture
-def svc(app: Flask) -> Service:
-    found: Service = app.extensions[EXTENSION]
-    return found
 
 
 @pytest.fixture

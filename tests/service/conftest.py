@@ -6,9 +6,7 @@ import base64
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,12 +27,9 @@ from protocol import (
     seal_at_time,
     sign_request,
 )
-from service import migrate
-from service.app import create_app
-from service.context import EXTENSION, Service
+from service.context import Service
 from service.integrations import create_integration
 from service.kiosks import create_enrolment_code
-from service.settings import Settings
 
 MODEL = "dlib-resnet-v1"
 ENVELOPE = "application/vnd.lethe.envelope"
@@ -51,28 +46,8 @@ def near(template: Template, noise: float, seed: int = 99) -> Template:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(instance_path=tmp_path / "instance", database_url=database_url)
-
-
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Flask]:
-    migrate.upgrade(settings.resolved_database_url)
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    yield app
-    app.extensions[EXTENSION].db.dispose()
-
-
-@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-@pytest.fixture
-def svc(app: Flask) -> Service:
-    found: Service = app.extensions[EXTENSION]
-    return found
 
 
 @dataclass
