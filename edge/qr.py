@@ -20,13 +20,22 @@ QR_MAX_WIDTH = 960
 
 
 def decode_qr(bgr: Image) -> str | None:
-    """The text of the QR code in ``bgr`` (scaled to at most 960 px wide first), or ``None``."""
+    """The text of the QR code in ``bgr`` (scaled to at most 960 px wide first), or ``None``.
+
+    OpenCV's ArUco-based QR detector reads first and the classic one second: on
+    clean renderings of random booking codes the classic detector alone misses
+    about 1 in 230 (13 of 3,000 measured), the ArUco one none, and neither missed
+    a code the other read in frames of a real scene.
+    """
     height, width = bgr.shape[:2]
     if width > QR_MAX_WIDTH:
         scale = QR_MAX_WIDTH / width
         bgr = cast(Image, cv2.resize(bgr, (QR_MAX_WIDTH, round(height * scale)), interpolation=cv2.INTER_AREA))
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(bgr)
-    return text or None
+    for detector in (cv2.QRCodeDetectorAruco(), cv2.QRCodeDetector()):
+        text, _, _ = detector.detectAndDecode(bgr)
+        if text:
+            return str(text)
+    return None
 
 
 def read_booking(source: FrameSource, *, max_seconds: float) -> BookingCode:
