@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from protocol import canonical_json
@@ -38,8 +38,8 @@ def append(
     """Append one entry in the caller's transaction and return it."""
     clean = _check_details(details or {})
     if session.get_bind().dialect.name == "postgresql":  # a statement through the session: pending rows flush first
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
-    last = session.scalars(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
+        session.execute(LOCK)
+    last = session.scalars(LAST_HASH).first()
     entry = AuditEntry(
         at=at or utcnow(),
         actor=actor,
@@ -73,31 +73,48 @@ def append_many(session: Session, pending: list[Pending], *, at: dt.datetime | N
     return len(pending)
 
 
-_LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
-_INSERT = insert(AuditEntry)
+LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+"""The chain's end: the hash of the newest entry (one probe of the primary key)."""
+LOCK = select(func.pg_advisory_xact_lock(bindparam("key", _ADVISORY_LOCK_KEY)))
+"""PostgreSQL only: the transaction-scoped lock that serialises appends (SQLite's write lock does it there)."""
+INSERT = (
+    insert(AuditEntry)
+    .values(
+        {
+            name: bindparam(name, type_=AuditEntry.__table__.c[name].type)
+            for name in ("at", "actor", "action", "subject", "details", "prev_hash", "hash")
+        }
+    )
+    .inline()  # no RETURNING of the new id: nothing reads it
+)
 
 
 def lock_chain(conn: Connection) -> None:
-    """On PostgreSQL, take the transaction-scoped lock that serialises appends (SQLite's write lock does it there)."""
+    """On PostgreSQL, take the transaction-scoped lock that serialises appends."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+        conn.execute(LOCK)
 
 
 def append_rows(conn: Connection, pending: list[Pending], *, at: dt.datetime | None = None) -> str:
     """Append ``pending`` with Core statements in ``conn``'s transaction (one read of the chain's end, one insert).
 
-    Returns the new last hash. The hot path (verification) uses this directly, without the ORM.
+    Returns the new last hash.
     """
     lock_chain(conn)
-    prev = conn.scalar(_LAST_HASH) or GENESIS
-    when = at or utcnow()
+    rows = chain_rows(pending, prev=conn.scalar(LAST_HASH) or GENESIS, at=at or utcnow())
+    conn.execute(INSERT, rows)
+    return str(rows[-1]["hash"])
+
+
+def chain_rows(pending: list[Pending], *, prev: str, at: dt.datetime) -> list[dict[str, object]]:
+    """The rows of ``pending``, chained after the entry whose hash is ``prev`` (no I/O: the caller inserts them)."""
     rows: list[dict[str, object]] = []
     for item in pending:
         details = json.dumps(_check_details(item.details or {}), sort_keys=True, separators=(",", ":"))
-        digest = _hash(when, item.actor, item.action, item.subject, details, prev)
+        digest = _hash(at, item.actor, item.action, item.subject, details, prev)
         rows.append(
             {
-                "at": when,
+                "at": at,
                 "actor": item.actor,
                 "action": item.action,
                 "subject": item.subject,
@@ -107,8 +124,7 @@ def append_rows(conn: Connection, pending: list[Pending], *, at: dt.datetime | N
             }
         )
         prev = digest
-    conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
-    return prev
+    return rows
 
 
 def entry_hash(entry: AuditEntry) -> str:

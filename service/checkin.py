@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.registry import Manifest
@@ -42,6 +42,7 @@ from service import audit, liveness, lockout
 from service import property as prop
 from service.consent import REFUSED_STATUS
 from service.db import Database
+from service.driver import DriverConnection
 from service.errors import (
     BookingSecretMismatch,
     ConsentRefused,
@@ -137,10 +138,7 @@ def verify(
         raise InvalidEnvelopeError() from None
     header = envelope.header
     with db.connect() as conn:
-        with db.read(conn):
-            rows: Sequence[Any] = conn.execute(
-                _READ, {"kiosk": str(header.kiosk_id), "session": str(header.session_id)}
-            ).all()
+        rows: Sequence[Any] = conn.run(_READ, {"kiosk": str(header.kiosk_id), "session": str(header.session_id)}).all()
         read = rows[0] if rows else None
         require_active(None if read is None else read.kiosk_status)
         assert read is not None
@@ -193,7 +191,7 @@ def verify(
                 ciphertext = encrypt_template(data_key, encode_template(payload.live), record_id=record_id)
                 new_template = (record_id, ciphertext)
         with db.write(conn):
-            _write(conn, read, result, payload.live.model_id, new_template, now)
+            _write(conn, read, result, payload.live.model_id, new_template, now, lock_chain=not db.is_sqlite)
     return result
 
 
@@ -280,7 +278,7 @@ def _stored_template(rows: Sequence[Any], data_key: bytes, model_id: str) -> Tem
     return decode_template(decrypt_template(data_key, newest.ciphertext, record_id=newest.template_id))
 
 
-# The write transaction's statements, built once (building a statement per request costs more than running it).
+# The write transaction's statements, built once and compiled once per dialect (service.driver).
 _NOW = bindparam("now", type_=UTCDateTime())
 _CONSUME = (
     update(CheckinSession)
@@ -307,46 +305,79 @@ _CHECK_IN = (
     .where(Stay.id == bindparam("stay"))
     .values(status="checked_in", checked_in_at=bindparam("checked_in_at", type_=UTCDateTime()))
 )
-_STORE_TEMPLATE = insert(StoredTemplate)
-_RECORD_ATTEMPT = insert(CheckinAttempt)
+_STORE_TEMPLATE = (
+    insert(StoredTemplate)
+    .values(
+        id=bindparam("id"),
+        stay_id=bindparam("stay_id"),
+        model_id=bindparam("model_id"),
+        ciphertext=bindparam("ciphertext", type_=StoredTemplate.__table__.c.ciphertext.type),
+        created_at=_NOW,
+    )
+    .inline()
+)
+_RECORD_ATTEMPT = (
+    insert(CheckinAttempt)
+    .values(
+        {
+            name: bindparam(name, type_=CheckinAttempt.__table__.c[name].type)
+            for name in ("session_id", "stay_id", "kiosk_id", "decision", "reason", "model_id", "score", "threshold")
+        }
+        | {"created_at": _NOW}
+    )
+    .inline()  # no RETURNING of the new id: nothing reads it
+)
 _SEEN = update(Kiosk).where(Kiosk.id == bindparam("kiosk")).values(last_seen_at=_NOW)
 
 
 def _write(
-    conn: Connection,
+    conn: DriverConnection,
     read: Any,
     result: Verification,
     model_id: str,
     new_template: tuple[str, bytes] | None,
     now: dt.datetime,
+    *,
+    lock_chain: bool,
 ) -> None:
-    """The verification's write transaction, in Core statements: consume, re-check, store, record, audit.
+    """The verification's write transaction: consume, re-check, store, record, audit.
 
-    The session is consumed only if still open (a concurrent replay loses here),
-    and the kiosk's and stay's state is read again under the write lock (the
-    stay's row locked on PostgreSQL), so a suspension, checkout or lockout that
-    committed after the read still wins.
+    First every read the writes depend on — the session consumed only if still
+    open (a concurrent replay loses here), the kiosk's and the stay's state read
+    again under the write lock (the stay's row locked on PostgreSQL, so a
+    suspension, checkout or lockout that committed after the first read still
+    wins), the stay's recent failures when the attempt was rejected, the audit
+    chain's end (under the chain lock on PostgreSQL) — then every write.
     """
-    if conn.execute(_CONSUME, {"session": result.session_id, "now": now}).rowcount != 1:
-        status = conn.execute(_SESSION_STATUS, {"session": result.session_id}).scalar_one_or_none()
+    rejected = result.decision == "rejected"
+    consumed = conn.run(_CONSUME, {"session": result.session_id, "now": now})
+    current = conn.run(_RECHECK, {"stay": read.stay_id, "kiosk": read.kiosk_id})
+    failures = (
+        conn.run(lockout.FAILURES, {"stay": read.stay_id, "since": lockout.window_start(now)}) if rejected else None
+    )
+    if lock_chain:
+        conn.run(audit.LOCK)
+    head = conn.run(audit.LAST_HASH)
+    if consumed.rowcount != 1:
+        status = conn.run(_SESSION_STATUS, {"session": result.session_id}).scalar()
         raise ConsentRefused() if status == REFUSED_STATUS else ReplayedEnvelope()
-    current = conn.execute(_RECHECK, {"stay": read.stay_id, "kiosk": read.kiosk_id}).one()
-    require_active(current.kiosk_status)
-    if current.status not in ACTIVE:
+    state = current.first()
+    require_active(state.kiosk_status)
+    if state.status not in ACTIVE:
         raise StayNotActive()
-    stay = lockout.StayState(read.stay_id, current.locked_at, current.unlocked_at)
+    stay = lockout.StayState(read.stay_id, state.locked_at, state.unlocked_at)
     lockout.check_not_locked(stay)
+    actor = f"kiosk:{read.kiosk_id}"
     if new_template is not None:
         record_id, ciphertext = new_template
-        conn.execute(_DROP_TEMPLATES, {"stay": stay.id, "model": model_id})
-        conn.execute(
+        conn.run(_DROP_TEMPLATES, {"stay": stay.id, "model": model_id})
+        conn.run(
             _STORE_TEMPLATE,
-            {"id": record_id, "stay_id": stay.id, "model_id": model_id, "ciphertext": ciphertext, "created_at": now},
+            {"id": record_id, "stay_id": stay.id, "model_id": model_id, "ciphertext": ciphertext, "now": now},
         )
-        if current.status != "checked_in" or current.checked_in_at is None:  # a re-verification changes nothing here
-            conn.execute(_CHECK_IN, {"stay": stay.id, "checked_in_at": current.checked_in_at or now})
-    actor = f"kiosk:{read.kiosk_id}"
-    conn.execute(
+        if state.status != "checked_in" or state.checked_in_at is None:  # a re-verification changes nothing here
+            conn.run(_CHECK_IN, {"stay": stay.id, "checked_in_at": state.checked_in_at or now})
+    conn.run(
         _RECORD_ATTEMPT,
         {
             "session_id": result.session_id,
@@ -357,7 +388,7 @@ def _write(
             "model_id": result.model_id or "",
             "score": result.score,
             "threshold": result.threshold,
-            "created_at": now,
+            "now": now,
         },
     )
     entries = [
@@ -373,8 +404,10 @@ def _write(
             },
         )
     ]
-    if result.decision == "rejected" and (lock := lockout.note_failure(conn, stay, actor=actor, now=now)) is not None:
+    if failures is not None and (lock := lockout.lock_at_limit(stay, failures.scalar() + 1, actor=actor)) is not None:
+        conn.run(lockout.LOCK, {"stay": stay.id, "now": now})
         entries.append(lock)
-    audit.append_rows(conn, entries, at=now)
+    for row in audit.chain_rows(entries, prev=head.scalar() or audit.GENESIS, at=now):
+        conn.run(audit.INSERT, row)
     if read.last_seen_at is None or now - read.last_seen_at > LAST_SEEN_RESOLUTION:
-        conn.execute(_SEEN, {"kiosk": read.kiosk_id, "now": now})
+        conn.run(_SEEN, {"kiosk": read.kiosk_id, "now": now})

@@ -140,28 +140,29 @@ def retire(key_dir: Path, key_id: str, *, session: Session, actor: str) -> keyri
     return retired
 
 
-def _stamp(key_dir: Path) -> tuple[int, tuple[str, ...]]:
-    # os.listdir, not Path.glob: this runs on every request, and glob costs about ten times more
-    return key_dir.stat().st_mtime_ns, tuple(sorted(n for n in os.listdir(key_dir) if n.endswith(".key")))
+def _stamp(key_dir: str) -> tuple[int, list[str]]:
+    # os.stat and os.listdir on a str, not Path.glob: this runs on every request, and glob costs ten times more.
+    # The listing as well as the folder's mtime: two changes within one clock tick can leave the mtime as it was.
+    return os.stat(key_dir).st_mtime_ns, sorted(n for n in os.listdir(key_dir) if n.endswith(".key"))
 
 
-def reload_if_changed(app: Flask) -> bool:
-    """Rebuild the app's keyring when the key folder changed; returns whether it did."""
-    svc: Service = app.extensions[EXTENSION]
-    key_dir = svc.settings.resolved_key_dir
+def reload_if_changed(app: Flask, key_dir: str) -> bool:
+    """Rebuild the app's keyring when the key folder ``key_dir`` changed; returns whether it did."""
     stamp = _stamp(key_dir)
     if stamp == app.extensions.get(STAMP):
         return False
-    app.extensions[EXTENSION] = dataclasses.replace(svc, keyring=keyring.load_or_create(key_dir))
+    svc: Service = app.extensions[EXTENSION]
+    app.extensions[EXTENSION] = dataclasses.replace(svc, keyring=keyring.load_or_create(Path(key_dir)))
     app.extensions[STAMP] = _stamp(key_dir)
     return True
 
 
 def init_app(app: Flask) -> None:
     svc: Service = app.extensions[EXTENSION]
-    app.extensions[STAMP] = _stamp(svc.settings.resolved_key_dir)
+    key_dir = str(svc.settings.resolved_key_dir)
+    app.extensions[STAMP] = _stamp(key_dir)
 
     def check_keys() -> None:
-        reload_if_changed(app)
+        reload_if_changed(app, key_dir)
 
     app.before_request(check_keys)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service import audit, metrics
@@ -18,18 +18,26 @@ from service.errors import InvalidTransition, StayLocked
 from service.kiosks import require_reason
 from service.models import CheckinAttempt, Stay, UTCDateTime
 
+_UNLOCKED_AT = select(Stay.unlocked_at).where(Stay.id == bindparam("stay")).scalar_subquery()
+
 MAX_FAILURES = 5
 WINDOW_S = 180
-_FAILURES = (
+FAILURES = (
     select(func.count())
     .select_from(CheckinAttempt)
     .where(
         CheckinAttempt.stay_id == bindparam("stay"),
         CheckinAttempt.decision == "rejected",
         CheckinAttempt.created_at > bindparam("since", type_=UTCDateTime()),
+        or_(  # failures before the stay's last unlock do not count again
+            _UNLOCKED_AT.is_(None),
+            CheckinAttempt.created_at > _UNLOCKED_AT,
+        ),
     )
 )
-_LOCK = update(Stay).where(Stay.id == bindparam("stay")).values(locked_at=bindparam("now", type_=UTCDateTime()))
+"""Rejected verifications of stay ``:stay`` after ``:since`` and after its last unlock (read in SQL, so the
+count always uses the unlock time committed before it, even on the hot path that has not read the stay yet)."""
+LOCK = update(Stay).where(Stay.id == bindparam("stay")).values(locked_at=bindparam("now", type_=UTCDateTime()))
 
 
 def check_not_locked(stay: Stay | StayState) -> None:
@@ -38,12 +46,14 @@ def check_not_locked(stay: Stay | StayState) -> None:
         raise StayLocked()
 
 
+def window_start(now: dt.datetime) -> dt.datetime:
+    """The ``:since`` of :data:`FAILURES` at time ``now``."""
+    return now - dt.timedelta(seconds=WINDOW_S)
+
+
 def recent_failures(session: Session | Connection, stay: Stay | StayState, *, now: dt.datetime) -> int:
     """Rejected verifications of ``stay`` within the window and since its last unlock."""
-    since = now - dt.timedelta(seconds=WINDOW_S)
-    if stay.unlocked_at is not None and stay.unlocked_at > since:
-        since = stay.unlocked_at
-    return int(session.scalar(_FAILURES, {"stay": stay.id, "since": since}) or 0)
+    return int(session.scalar(FAILURES, {"stay": stay.id, "since": window_start(now)}) or 0)
 
 
 @dataclass(frozen=True)
@@ -55,17 +65,13 @@ class StayState:
     unlocked_at: dt.datetime | None
 
 
-def note_failure(conn: Connection, stay: StayState, *, actor: str, now: dt.datetime) -> audit.Pending | None:
-    """Call after recording a rejected attempt, in the same transaction: lock the stay at the limit.
+def lock_at_limit(stay: StayState, failures: int, *, actor: str) -> audit.Pending | None:
+    """Decide after a rejected attempt, ``failures`` counting it: at the limit the caller runs :data:`LOCK`.
 
     Returns the ``stay.lock`` audit entry for the caller to append, or ``None`` when the stay is not locked now.
     """
-    if stay.locked_at is not None:
+    if stay.locked_at is not None or failures < MAX_FAILURES:
         return None
-    failures = recent_failures(conn, stay, now=now)
-    if failures < MAX_FAILURES:
-        return None
-    conn.execute(_LOCK, {"stay": stay.id, "now": now})
     metrics.LOCKOUTS.inc()
     return audit.Pending(
         actor=actor, action="stay.lock", subject=stay.id, details={"failures": failures, "window_s": WINDOW_S}

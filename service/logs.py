@@ -61,27 +61,42 @@ def configure(settings: Settings) -> None:
     logger.propagate = False
 
 
+_REQUESTS = logging.getLogger("service.request")
+
+
+def request_id(header: str | None) -> str:
+    """The request's id: the caller's ``X-Request-Id`` (at most 64 characters), or a new random one."""
+    return (header or "")[:64] or uuid.uuid4().hex
+
+
+def log_request(endpoint: str, method: str, status: int, seconds: float, request_id: str) -> None:
+    """The one ``request`` line per request (the endpoint's name, never its path)."""
+    _REQUESTS.info(
+        "request",
+        extra={
+            "endpoint": endpoint,
+            "method": method,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "request_id": request_id,
+        },
+    )
+
+
 def _start() -> None:
-    g.lethe_request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    g.lethe_request_id = request_id(request.headers.get("X-Request-Id"))
     g.lethe_log_started = time.perf_counter()
 
 
 def _finish(response: Response) -> Response:
     started = g.pop("lethe_log_started", None)
-    request_id = g.get("lethe_request_id")
+    rid = g.get("lethe_request_id")
     if started is not None:
-        logging.getLogger("service.request").info(
-            "request",
-            extra={
-                "endpoint": request.endpoint or "unmatched",
-                "method": request.method,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "request_id": request_id,
-            },
+        log_request(
+            request.endpoint or "unmatched", request.method, response.status_code, time.perf_counter() - started, rid
         )
-    if request_id:
-        response.headers["X-Request-Id"] = request_id
+    if rid:
+        response.headers["X-Request-Id"] = rid
     return response
 
 

@@ -104,6 +104,10 @@ def purged(counts: dict[str, int]) -> None:
             PURGED.labels(kind=kind).inc(count)
 
 
+def request_served(endpoint: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(endpoint=endpoint, method=method, status=str(status)).observe(seconds)
+
+
 def _start() -> None:
     g.lethe_started = time.perf_counter()
 
@@ -111,9 +115,9 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     started = g.pop("lethe_started", None)
     if started is not None:
-        REQUESTS.labels(
-            endpoint=request.endpoint or "unmatched", method=request.method, status=str(response.status_code)
-        ).observe(time.perf_counter() - started)
+        request_served(
+            request.endpoint or "unmatched", request.method, response.status_code, time.perf_counter() - started
+        )
     return response
 
 

@@ -60,6 +60,18 @@ def _from_unexpected(err: Exception) -> Response:
     return problem(500, "internal-error", "Internal error")
 
 
+def answer(err: Exception) -> Response:
+    """The problem answer to ``err``, as the handlers :func:`init_app` registers give it (for WSGI code outside
+    Flask's request handling: ``service.api.fastpath``)."""
+    if isinstance(err, LetheError):
+        return _from_lethe(err)
+    if isinstance(err, HTTPException):
+        return _from_http(err)
+    if isinstance(err, OperationalError):
+        return _from_database(err)
+    return _from_unexpected(err)
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(LetheError, _from_lethe)
     app.register_error_handler(HTTPException, _from_http)
