@@ -3,14 +3,16 @@
 Every frame is detected on a downscaled copy; a frame with exactly one face
 gets its 68 landmarks (pose, eyes, inter-eye distance), which feed both the
 quality gate and the active challenge. Frames the gate accepts are scored by
-the passive liveness models and kept, in memory, as candidates; the best are
-embedded from the full-resolution frame and fused. Capture ends when enough
-candidates are in and the challenge is done, or at the time limit.
+the passive liveness models and ranked as candidates, and those that may still
+be among the best are kept, in memory; the best are embedded from the
+full-resolution frame and fused. Capture ends when enough candidates are in
+and the challenge is done, or at the time limit.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import insort
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +67,6 @@ class _Candidate:
     score: float
     frame: Frame
     face: FaceBox
-    passive: float | None
 
 
 def _unit(v: Vector) -> Vector:
@@ -111,6 +112,7 @@ class LiveCapture:
         self._landmarks = landmarks
         self._passive = passive
         self._detect_width = settings.detect_width or backend.detect_width
+        self._frames_to_fuse = settings.frames_to_fuse or backend.frames_to_fuse
         self._detect = Detector(backend, max_width=self._detect_width, upsample=settings.detect_upsample)
         self._gate = QualityGate(
             min_face_px=settings.min_face_px,
@@ -147,7 +149,11 @@ class LiveCapture:
         if detector is None and challenge != "none":
             raise ValueError("a challenge needs the landmark model")
         refusals: Counter[str] = Counter()
-        candidates: list[_Candidate] = []
+        # Only the frames that may be fused are held (best first, earlier first among equals, as a
+        # stable sort of all candidates would order them): the others' frames are dropped at once.
+        best: list[_Candidate] = []
+        candidates = 0
+        passive_scores: list[float] = []
         seen = 0
         first_frame_s = first_good_s = 0.0
         said = ""
@@ -166,31 +172,33 @@ class LiveCapture:
             else:
                 if not candidates:
                     first_frame_s, first_good_s = frame.timestamp_s, time.monotonic() - started
-                if len(candidates) < self._settings.candidates:
+                if candidates < self._settings.candidates:
+                    candidates += 1
                     face = verdict.quality.face
-                    passive = self._passive.score(frame.image, face) if self._passive is not None else None
-                    candidates.append(_Candidate(verdict.quality.score, frame, face, passive))
+                    if self._passive is not None:
+                        passive_scores.append(self._passive.score(frame.image, face))
+                    insort(best, _Candidate(verdict.quality.score, frame, face), key=lambda c: -c.score)
+                    del best[self._frames_to_fuse :]
                 message = "" if done else detector.instruction if detector else ""
             if on_guidance is not None and message != said:
                 on_guidance(message)
                 said = message
-            if len(candidates) >= self._settings.candidates and done:
+            if candidates >= self._settings.candidates and done:
                 break
-        if not candidates:
+        if not best:
             raise NoUsableFace(f"no usable face in {seen} frames: {GUIDANCE[main_refusal(refusals)]}")
-        best = sorted(candidates, key=lambda c: c.score, reverse=True)[: self._settings.frames_to_fuse]
         embeddings = [self._backend.embed(np.ascontiguousarray(c.frame.image[:, :, ::-1]), c.face) for c in best]
-        passive_scores = [c.passive for c in candidates if c.passive is not None]
-        candidates.clear()
+        fused_from = len(best)
+        best.clear()
         fused, kept = fuse(embeddings, self._threshold)
-        if kept < min(MIN_AGREEING_FRAMES, self._settings.frames_to_fuse, self._settings.candidates):
+        if kept < min(MIN_AGREEING_FRAMES, self._frames_to_fuse, self._settings.candidates):
             # Too little evidence of one person: a lone lucky frame, or frames of different people.
-            reason = "multiple-faces" if kept < len(best) else main_refusal(refusals)
+            reason = "multiple-faces" if kept < fused_from else main_refusal(refusals)
             raise NoUsableFace(f"only {kept} good frame(s) of one face in {seen} frames: {GUIDANCE[reason]}")
         return Capture(
             template=Template.from_embedding(self._backend.model_id, fused),
             frames_seen=seen,
-            candidates=len(best),
+            candidates=fused_from,
             frames_fused=kept,
             first_frame_s=first_frame_s,
             elapsed_s=time.monotonic() - started,

@@ -3,7 +3,10 @@
 The same 68-point model serves every backend: the quality gate reads head pose
 and whether the eyes are open from it, and the active liveness challenge reads
 blinks and head turns from it over time. Loaded (hash-checked, from the model
-manifest) when :class:`LandmarkModel` is built; about 1.3 ms per face.
+manifest) when :class:`LandmarkModel` is built; about 2 ms per face. The dlib
+backend has dlib's own copy in memory already (face_recognition loads it) and
+uses that; any other backend runs the same model in NumPy
+(:mod:`edge.shape_predictor`), in half the memory and without loading dlib.
 
 Conventions: ``yaw_deg`` is positive when the guest turns to *their* left
 (the nose moves towards the right of an unmirrored camera image; checked on
@@ -28,6 +31,7 @@ import numpy.typing as npt
 
 from edge.backends import FaceBox
 from edge.errors import ConfigurationError
+from edge.shape_predictor import ShapePredictor
 from edge.sources import Image
 from models import ModelError, model_path
 
@@ -124,23 +128,23 @@ def predictor_box(face: FaceBox) -> tuple[int, int, int, int]:
 
 
 class LandmarkModel:
-    """dlib's 68-point shape predictor."""
+    """dlib's 68-point shape predictor: dlib's own when the dlib backend has loaded it, else in NumPy."""
 
     def __init__(self) -> None:
         try:
             path = model_path("dlib-shape-predictor-68")
         except ModelError as exc:
             raise ConfigurationError(str(exc)) from None
-        import dlib
-
-        self._dlib: Any = dlib
         # The dlib backend's face_recognition has already loaded this very file (hash-checked by the
-        # backend too): share it rather than hold a second 100 MB copy.
-        loaded = getattr(sys.modules.get("face_recognition.api"), "pose_predictor_68_point", None)
-        self._predictor: Any = loaded if loaded is not None else dlib.shape_predictor(str(path))
+        # backend too): share it rather than hold a second copy. Without it, dlib is never imported.
+        self._dlib: Any = sys.modules.get("dlib")
+        self._predictor: Any = getattr(sys.modules.get("face_recognition.api"), "pose_predictor_68_point", None)
+        self._numpy = ShapePredictor.from_dlib(path) if self._predictor is None else None
 
     def points(self, bgr: Image, face: FaceBox) -> Points:
-        """The 68 landmarks of ``face`` in ``bgr`` (full-resolution pixels), shape (68, 2)."""
+        """The 68 landmarks of ``face`` in ``bgr`` (full-resolution pixels, rounded), shape (68, 2)."""
+        if self._numpy is not None:
+            return self._numpy.points(bgr, predictor_box(face))
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         shape = self._predictor(rgb, self._dlib.rectangle(*predictor_box(face)))
         return cast(Points, np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64))
