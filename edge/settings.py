@@ -54,11 +54,22 @@ class KioskSettings(BaseModel):
         default=True, description="score each good frame with the passive liveness models (MiniFASNet)"
     )
     candidates: int = Field(default=10, ge=1, le=100, description="good frames gathered before choosing")
-    frames_to_fuse: int = Field(default=5, ge=1, le=20, description="best frames whose embeddings are averaged")
+    frames_to_fuse: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="best frames whose embeddings are averaged [default: the backend's, 3 for dlib, 5 for onnx]",
+    )
     max_seconds: float = Field(
         default=20.0, gt=0, le=300, description="give up when no usable face after this long (s)"
     )
-    id_jitters: int = Field(default=3, ge=1, le=20, description="dlib re-samplings of the ID portrait")
+    id_jitters: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="random re-samplings of the ID portrait averaged (dlib: of its chip and its mirror, "
+        "2x this many ResNet passes; onnx: 2 or more adds the mirror)",
+    )
     http_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     @classmethod

@@ -5,16 +5,19 @@ same-person lines ``name i j`` and ``n`` different-person lines ``name1 i name2 
 or from a CSV with the columns ``file_x,file_y,Decision`` (``Yes``/``No``, as in
 deepface's ``master.csv``). Every image is embedded once per run (a pair file
 names many images more than once); ``cache`` keeps the embeddings in an ``.npz``
-file between runs, keyed by a hash of the model, the detection settings and the
-image's bytes - no image data and no file names are stored in it.
+file between runs, keyed by a hash of the model, the backend's embedding
+pipeline, the detection settings and the image's bytes - no image data and no
+file names are stored in it.
 
 Each image is templated the way the kiosk templates an ID portrait: the backend
 detects faces (``upsample`` times enlarged), keeps the one nearest the image
-centre, and embeds it. An image with no face found cannot be templated; by
-default its pairs score -1 (a certain non-match) and are counted as failures to
-template, which is what a kiosk would do with them. With ``no_face="centre"``
-such an image is embedded from its central box instead (the LFW convention,
-since LFW images are centred on a detected face).
+centre, and embeds it. An image where the detector finds no face is a failure
+to detect. By default (``no_face="centre"``) it is embedded from its central
+box, LFW's convention (every LFW image is centred on a detected face), and
+counted apart, so the accuracy measures the comparison and failures to detect
+are reported next to it, as ISO/IEC 19795-1 keeps failure to acquire apart from
+FNMR. With ``no_face="reject"`` its pairs score -1 (a certain non-match): the
+accuracy then counts a failure to detect as an error.
 """
 
 from __future__ import annotations
@@ -188,16 +191,15 @@ class EmbeddingStore:
     """Unit embeddings per image for one backend and setting, in memory and optionally in an ``.npz`` file.
 
     ``no_face`` says what to do with an image where the detector finds no face:
-    ``reject`` (it cannot be templated, as at the kiosk) or ``centre`` (embed
-    :func:`centre_box`, the LFW convention; such images are counted in
-    ``fallbacks``).
+    ``centre`` (embed :func:`centre_box`, the LFW convention; such images are
+    counted in ``fallbacks``) or ``reject`` (it cannot be templated).
     """
 
     backend: Embedder
     upsample: int
     cache: Path | None = None
     progress: IO[str] | None = None
-    no_face: str = "reject"
+    no_face: str = "centre"
     _vectors: dict[str, Vector] = field(default_factory=dict)
     _dirty: bool = False
     computed: int = 0
@@ -210,7 +212,8 @@ class EmbeddingStore:
 
     def _key(self, path: Path) -> str:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        options = f"{self.backend.model_id}|{type(self.backend).__name__}|upsample={self.upsample}|{digest}"
+        backend = self.backend
+        options = f"{backend.model_id}|{type(backend).__name__}|{backend.pipeline}|upsample={self.upsample}|{digest}"
         return hashlib.sha256(options.encode()).hexdigest()[:40]
 
     def _compute(self, path: Path, *, centre: bool) -> Vector:
@@ -438,7 +441,7 @@ class Report:
         }
 
 
-def evaluate(model_id: str, data: list[str], scored: ScoredPairs, *, no_face: str = "reject") -> Report:
+def evaluate(model_id: str, data: list[str], scored: ScoredPairs, *, no_face: str = "centre") -> Report:
     eer, eer_threshold = equal_error_rate(scored.scores, scored.same)
     return Report(
         model_id=model_id,

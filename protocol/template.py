@@ -9,6 +9,7 @@ Templates from different models never meet: the model id travels with the vector
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from dataclasses import dataclass, field
@@ -41,9 +42,10 @@ class Template:
         v = self.vector
         if v.dtype != np.float32 or v.ndim != 1 or not 1 <= v.shape[0] <= MAX_DIMENSION:
             raise InvalidTemplate("template vector must be 1-D float32 of 1..4096 values")
-        if not np.all(np.isfinite(v)):
+        square = float(np.dot(v, v))  # one pass for both checks: any inf or NaN makes it non-finite
+        if not math.isfinite(square):
             raise InvalidTemplate("template vector has non-finite values")
-        if abs(float(np.linalg.norm(v)) - 1.0) > NORM_TOLERANCE:
+        if abs(math.sqrt(square) - 1.0) > NORM_TOLERANCE:
             raise InvalidTemplate("template vector is not L2-normalised")
         v.setflags(write=False)
 

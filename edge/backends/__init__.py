@@ -71,8 +71,14 @@ class Embedder(Protocol):
     """Detects faces and turns one face into an embedding vector."""
 
     model_id: str
+    pipeline: str
+    """How a face becomes the embedding (alignment, views): templates of the same model made another
+    way score differently, so the evaluation cache keys on it."""
     detect_width: int
     """The frame width the kiosk downscales to for this detector (``LETHE_KIOSK_DETECT_WIDTH`` overrides it)."""
+    frames_to_fuse: int
+    """How many of a capture's best frames its live template averages (``LETHE_KIOSK_FRAMES_TO_FUSE``
+    overrides it): fewer where each embedding costs more."""
 
     def detect(self, rgb: RGBImage, *, upsample: int = 0) -> list[FaceBox]:
         """Return every face in ``rgb``."""

@@ -168,6 +168,54 @@ def test_no_face_policy(tiny_pairs: tuple[Path, Path]) -> None:
     np.testing.assert_allclose(centred.scores[:3], rejected.scores[:3])
 
 
+def test_by_default_an_image_without_a_detected_face_is_embedded_from_its_centre(
+    tiny_pairs: tuple[Path, Path],
+) -> None:
+    pairs, images = tiny_pairs
+    args = ["eval", "verification", "--pairs", str(pairs), "--images", str(images), "--backend", "onnx"]
+    args += ["--embedder", "mobilefacenet-112"]
+    env = {"LETHE_DATA_MIRROR": os.environ["LETHE_DATA_MIRROR"]}
+    report = json.loads(CliRunner().invoke(main, [*args, "--json"], env=env).stdout.strip().splitlines()[-1])
+    assert report["no_face"] == "centre"
+    assert (report["centre_box_images"], report["failed_to_template"]) == (1, {"images": 0, "pairs": 0})
+    text = CliRunner().invoke(main, args, env=env).stdout
+    assert "failures to detect (--no-face centre): 1 images, embedded from their central box" in text
+
+
+class _CountingBackend:
+    """A stand-in embedder: one fixed face per image, an embedding from the image's mean, calls counted."""
+
+    model_id = "test-model"
+    detect_width = 640
+    frames_to_fuse = 5
+
+    def __init__(self, pipeline: str) -> None:
+        self.pipeline = pipeline
+        self.embedded = 0
+
+    def detect(self, rgb, *, upsample=0):
+        from edge.backends import FaceBox
+
+        return [FaceBox(0, 0, rgb.shape[1], rgb.shape[0])]
+
+    def embed(self, rgb, face, *, jitters=1):
+        self.embedded += 1
+        return np.array([1.0, float(rgb.mean())])
+
+
+def test_the_cache_never_serves_vectors_of_another_embedding_pipeline(
+    tiny_pairs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from edge.verification import EmbeddingStore, score_pairs
+
+    pairset = load_pairs(*tiny_pairs)
+    cache = tmp_path / "cache.npz"
+    for pipeline, expected in (("chip", 4), ("chip", 0), ("chip + mirror", 4)):
+        backend = _CountingBackend(pipeline)
+        score_pairs(pairset, EmbeddingStore(backend, upsample=1, cache=cache))
+        assert backend.embedded == expected, pipeline
+
+
 def test_calibrate_writes_the_threshold_it_reports(tiny_pairs: tuple[Path, Path], tmp_path: Path) -> None:
     import shutil
 
