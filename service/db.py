@@ -189,8 +189,13 @@ class Database:
         background = background_checkpoints and bool(database)
         self.engine = make_engine(url, auto_checkpoint=not background, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # The hot path's own pool on PostgreSQL, without the ping before each checkout (one round trip a request).
-        self._driver_engine = self.engine if self.is_sqlite else make_engine(url, pre_ping=False, **engine_kwargs)
+        # The hot path's own pool on PostgreSQL, without the ping before each checkout (one round trip a request),
+        # its connections in autocommit from the start (service.driver sends BEGIN and COMMIT itself).
+        self._driver_engine = (
+            self.engine
+            if self.is_sqlite
+            else make_engine(url, pre_ping=False, isolation_level="AUTOCOMMIT", **engine_kwargs)
+        )
         self._statements = driver.Statements(self.engine.dialect)
         self._queue = _WriterQueue(Path(database)) if database else None
         self._checkpointer = _Checkpointer(self.engine, CHECKPOINT_INTERVAL_S) if background else None

@@ -37,6 +37,7 @@ from service.errors import DatabaseUnavailable
 
 Processor = Callable[[Any], Any]
 PREPARED_INFO = "lethe.prepared"  # in a pooled connection's info: the statement names PREPAREd on it
+CLIENT_INFO = "lethe.client"  # and the psycopg ClientCursor its transactions are sent with
 
 
 class Prepared:
@@ -65,9 +66,12 @@ class Prepared:
             if processor is not None:
                 self._bind[name] = processor
         self.is_read = isinstance(statement, Select)
+        # known here, so no cursor.description is asked for (psycopg builds a Column object per column for it)
+        self.returns_rows = self.is_read or bool(compiled.effective_returning)
         columns = list(statement.selected_columns) if isinstance(statement, Select) else []
         self._row: Any = namedtuple("Row", [str(c.key) for c in columns], rename=True)  # type: ignore[misc]
-        self._result = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self._result = [(i, p) for i, p in enumerate(processors) if p is not None]  # most columns have none
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         merged = self._fixed | dict(values)
@@ -83,7 +87,10 @@ class Prepared:
 
     def row(self, raw: Sequence[Any]) -> Any:
         """``raw`` with each column's result processing, as a named tuple (``row.status``)."""
-        return self._row._make(v if p is None else p(v) for p, v in zip(self._result, raw, strict=True))
+        values = list(raw)
+        for index, processor in self._result:
+            values[index] = processor(values[index])
+        return self._row._make(values)
 
 
 class Statements:
@@ -180,8 +187,11 @@ class DriverConnection:
             from psycopg import ClientCursor, pq
 
             self._tuples_ok = pq.ExecStatus.TUPLES_OK
-            self._driver.autocommit = True  # BEGIN and COMMIT are sent explicitly, with the statements
-            self._client = ClientCursor(self._driver)
+            if not self._driver.autocommit:  # the engine's connections are (BEGIN and COMMIT are sent explicitly)
+                raise RuntimeError("the hot path's PostgreSQL engine must be made with isolation_level='AUTOCOMMIT'")
+            self._client = self._raw.info.get(CLIENT_INFO)
+            if self._client is None:
+                self._client = self._raw.info[CLIENT_INFO] = ClientCursor(self._driver)
 
     def run(self, statement: ClauseElement, values: Mapping[str, Any] | None = None) -> Result:
         """Run ``statement`` with ``values`` for its named bind parameters (in a PostgreSQL transaction: queue it)."""
@@ -189,7 +199,7 @@ class DriverConnection:
         if not self._queueing:
             cursor = self._execute(prepared, prepared.parameters(values or {}))
             result = Result(prepared)
-            result._fill(cursor.rowcount, cursor.fetchall() if cursor.description else [])
+            result._fill(cursor.rowcount, cursor.fetchall() if prepared.returns_rows else [])
             return result
         result = Result(prepared, self._flush)
         prepared_here: set[str] = self._raw.info.setdefault(PREPARED_INFO, set())
@@ -273,11 +283,7 @@ class DriverConnection:
         return True
 
     def release(self) -> None:
-        """Hand the connection back to the pool as the pool expects it (PostgreSQL: not in autocommit)."""
-        if self._client is not None:
-            with suppress(self._dbapi.Error):
-                self._client.close()
-                self._driver.autocommit = False
+        """Hand the connection back to the pool (its client cursor stays with it, in its ``info``)."""
         self._raw.close()
 
 
