@@ -202,9 +202,7 @@ class VerifyKey:
 
     def to_pem(self) -> bytes:
         """Return the key as a PEM SubjectPublicKeyInfo, readable by OpenSSL."""
-        return ed25519.Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     @classmethod
     def from_pem(cls, data: bytes) -> VerifyKey:

@@ -117,6 +117,10 @@ class Result:
         self._rowcount = -1
         self._rows: list[Any] | None = None
 
+    @property
+    def returns_rows(self) -> bool:
+        return self._prepared.returns_rows
+
     def _fill(self, rowcount: int, rows: list[Any]) -> None:
         self._rowcount, self._rows, self._pending = rowcount, [self._prepared.row(r) for r in rows], None
 
@@ -184,10 +188,10 @@ class DriverConnection:
         self._driver = self._raw.driver_connection
         self._fresh = True  # no statement has gone through this checkout yet
         if self._postgres:
-            from psycopg import ClientCursor, pq
+            from psycopg import ClientCursor
 
-            self._tuples_ok = pq.ExecStatus.TUPLES_OK
             if not self._driver.autocommit:  # the engine's connections are (BEGIN and COMMIT are sent explicitly)
+                self._raw.close()
                 raise RuntimeError("the hot path's PostgreSQL engine must be made with isolation_level='AUTOCOMMIT'")
             self._client = self._raw.info.get(CLIENT_INFO)
             if self._client is None:
@@ -243,8 +247,7 @@ class DriverConnection:
             if index:
                 cursor.nextset()
             if result is not None:
-                rows = cursor.fetchall() if cursor.pgresult.status == self._tuples_ok else []
-                result._fill(cursor.rowcount, rows)
+                result._fill(cursor.rowcount, cursor.fetchall() if result.returns_rows else [])
 
     @contextmanager
     def transaction(self, begin: str = "BEGIN") -> Iterator[DriverConnection]:
