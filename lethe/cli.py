@@ -7,9 +7,10 @@ import logging
 import click
 
 from edge.cli import kiosk
-from lethe import __version__, bench_service
+from lethe import __version__
 from lethe.bench import bench
-from lethe.bench_kiosk import kiosk as bench_kiosk
+from lethe.bench import service as bench_service
+from lethe.bench.kiosk import kiosk as bench_kiosk
 from lethe.booking import booking
 from lethe.demo import demo
 from lethe.eval import evaluate

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from edge.backends import Embedder, FaceBox
 from edge.liveness import PassiveEvidence, PassiveLiveness, context_box, context_crop
-from edge.liveness_eval import Scored, apcer_at_bpcer, report, score_video, video_report
 from edge.quality import Detector
 from edge.sources import read_image
 from lethe.cli import main
+from lethe.eval.pad import Scored, apcer_at_bpcer, report, score_video, video_report
 
 NUAA = "pad/nuaa_train"
 

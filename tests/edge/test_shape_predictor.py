@@ -26,7 +26,7 @@ from edge.quality import Detector, QualityGate
 from edge.settings import KioskSettings
 from edge.shape_predictor import ShapePredictor
 from edge.sources import VideoFileSource
-from lethe.bench_kiosk import to_640x480
+from lethe.bench.kiosk import to_640x480
 from models import model_path
 
 

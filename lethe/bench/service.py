@@ -89,7 +89,7 @@ end
 """
 
 
-# -- the bare endpoint (gunicorn imports this module as lethe.bench_service:bare_app) --------------
+# -- the bare endpoint (gunicorn imports this module as lethe.bench.service:bare_app) --------------
 
 _bare_keys: tuple[Any, Any] | None = None
 
@@ -466,7 +466,7 @@ def _bare_server(keys_file: Path, port: int, workers: int) -> Any:
         "sync",
         "--bind",
         f"127.0.0.1:{port}",
-        "lethe.bench_service:bare_app",
+        "lethe.bench.service:bare_app",
     ]
     return _process(command, env, port, "/", "the bare endpoint")
 

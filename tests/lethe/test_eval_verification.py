@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edge.verification import (
+from lethe.cli import main
+from lethe.eval.scoring import (
     PairsError,
     assign_folds,
     best_threshold,
@@ -21,7 +22,6 @@ from edge.verification import (
     tar_at_far,
     threshold_at_fmr,
 )
-from lethe.cli import main
 
 
 def test_lfw_pairs_file_five_folds_become_ten_balanced(testdata: Path) -> None:
@@ -154,7 +154,7 @@ def tiny_pairs(testdata: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 def test_no_face_policy(tiny_pairs: tuple[Path, Path]) -> None:
     from edge.backends import create_backend
-    from edge.verification import MISS_SCORE, EmbeddingStore, score_pairs
+    from lethe.eval.scoring import MISS_SCORE, EmbeddingStore, score_pairs
 
     backend = create_backend("onnx", embedder="mobilefacenet-112")
     pairset = load_pairs(*tiny_pairs)
@@ -206,7 +206,7 @@ class _CountingBackend:
 def test_the_cache_never_serves_vectors_of_another_embedding_pipeline(
     tiny_pairs: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from edge.verification import EmbeddingStore, score_pairs
+    from lethe.eval.scoring import EmbeddingStore, score_pairs
 
     pairset = load_pairs(*tiny_pairs)
     cache = tmp_path / "cache.npz"

@@ -225,7 +225,7 @@ def run_backend(backend_name: str, video: Path, latency_frames: int, cpu: int) -
     """Measure one backend in a fresh child process on one core; an unavailable backend is reported, not fatal."""
     env = os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "lethe.bench_kiosk", backend_name, str(video), str(latency_frames), str(cpu)],
+        [sys.executable, "-m", "lethe.bench.kiosk", backend_name, str(video), str(latency_frames), str(cpu)],
         env=env,
         capture_output=True,
         text=True,

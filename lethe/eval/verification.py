@@ -32,7 +32,7 @@ def _backend(name: str, embedder: str | None, threads: int) -> Any:
 
 
 def _load(pairs: Path, images: Path) -> Any:
-    from edge.verification import PairsError, load_pairs
+    from lethe.eval.scoring import PairsError, load_pairs
 
     try:
         return load_pairs(pairs, images)
@@ -138,7 +138,7 @@ def verification(
     compares a frame without a face; it reads the next one. --no-face reject
     scores such an image's pairs as non-matches instead.
     """
-    from edge.verification import Curve, EmbeddingStore, evaluate, plot_roc_det, score_pairs
+    from lethe.eval.scoring import Curve, EmbeddingStore, evaluate, plot_roc_det, score_pairs
 
     pairset = _load(pairs_file, images)
     embedder_ = _backend(backend, embedder, threads)
@@ -214,7 +214,7 @@ def calibrate(
     and FNMR, the pair counts, the data, 10-fold accuracy and EER per data set,
     the date and the command. The service reads thresholds from the manifest only.
     """
-    from edge.verification import (
+    from lethe.eval.scoring import (
         Curve,
         EmbeddingStore,
         combine,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from lethe.eval_liveness import liveness
-from lethe.eval_verification import calibrate, verification
+from lethe.eval.liveness import liveness
+from lethe.eval.verification import calibrate, verification
 
 
 @click.group("eval")

@@ -74,9 +74,9 @@ def liveness(
     from edge.backends import create_backend
     from edge.errors import EdgeError
     from edge.liveness import PassiveLiveness
-    from edge.liveness_eval import report, score_group, score_video, video_report
     from edge.quality import Detector
     from edge.settings import KioskSettings
+    from lethe.eval.pad import report, score_group, score_video, video_report
 
     try:
         backend = create_backend("dlib")
