@@ -22,12 +22,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from lethe.eval.scoring import EmbeddingStore, threshold_for_fmr
+if TYPE_CHECKING:
+    from lethe.eval.scoring import EmbeddingStore
 
 Indices = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float64]
@@ -197,6 +198,19 @@ def check_supported(impostors: int, target_fmr: float, what: str) -> None:
         )
 
 
+def threshold_for_fmr(impostor_scores: Scores, target: float) -> float:
+    """The lowest threshold at which at most ``target`` of the impostor scores match.
+
+    With N impostor pairs, at most floor(target·N) of them may score at or above
+    it: the threshold sits just above the next-highest impostor score.
+    """
+    impostor = np.sort(impostor_scores)[::-1]
+    allowed = math.floor(target * len(impostor) + 1e-9)
+    if allowed >= len(impostor):
+        return float(impostor[-1])
+    return float(np.nextafter(impostor[allowed], np.inf))
+
+
 def calibrated_threshold(impostor: Scores, target_fmr: float, *, what: str = "the calibration set") -> float:
     """The threshold for ``target_fmr``, rounded up to 4 decimals (never a higher FMR than measured)."""
     check_supported(len(impostor), target_fmr, what)
@@ -300,7 +314,7 @@ def identity_bootstrap(
 
 
 @dataclass(frozen=True)
-class OperatingPoint:
+class CalibratedPoint:
     """A threshold for a target FMR, its rates on the calibration pairs, and on identities it never saw.
 
     ``cv_fmr_by_identity`` and ``cv_fnmr_by_identity`` are the subsets-bootstrap
@@ -354,7 +368,7 @@ class OperatingPoint:
 class Calibration:
     """Operating points with the pair counts behind them, and the scores (for the DET curve)."""
 
-    points: tuple[OperatingPoint, ...]
+    points: tuple[CalibratedPoint, ...]
     images: int
     identities: int
     genuine: Scores
@@ -420,7 +434,7 @@ def calibrate(
         cv_fmr, cv_fnmr = _rates(held_out, n)
         check_supported(cv_fmr.trials, target, f"the {folds} held-out folds together")
         points.append(
-            OperatingPoint(
+            CalibratedPoint(
                 target_fmr=target,
                 threshold=threshold,
                 fmr=errors_at(impostor, threshold, genuine=False),

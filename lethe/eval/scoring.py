@@ -36,6 +36,7 @@ import numpy.typing as npt
 
 from edge.backends import Embedder, FaceBox
 from edge.sources import read_image
+from lethe.eval.calibration import threshold_for_fmr
 
 Vector = npt.NDArray[np.float64]
 Scores = npt.NDArray[np.float64]
@@ -377,19 +378,6 @@ def equal_error_rate(scores: Scores, same: npt.NDArray[np.bool_]) -> tuple[float
 def threshold_at_fmr(scores: Scores, same: npt.NDArray[np.bool_], target: float) -> float:
     """The lowest threshold whose measured FMR on these pairs is at most ``target``."""
     return threshold_for_fmr(scores[~same], target)
-
-
-def threshold_for_fmr(impostor_scores: Scores, target: float) -> float:
-    """The lowest threshold at which at most ``target`` of the impostor scores match.
-
-    With N impostor pairs, at most floor(target·N) of them may score at or above
-    it: the threshold sits just above the next-highest impostor score.
-    """
-    impostor = np.sort(impostor_scores)[::-1]
-    allowed = math.floor(target * len(impostor) + 1e-9)
-    if allowed >= len(impostor):
-        return float(impostor[-1])
-    return float(np.nextafter(impostor[allowed], np.inf))
 
 
 def tar_at_far(scores: Scores, same: npt.NDArray[np.bool_], target: float) -> tuple[float, float]:
