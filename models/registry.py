@@ -136,15 +136,14 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
     return Manifest(entries)
 
 
-def _one_in(rate: float) -> str:
-    return f"{float(f'{1 / rate:.2g}'):,.0f}"
+def one_in(rate: float) -> str:
+    """``rate`` as "one in N", N to two significant figures (0.000998 -> "1,000"); "none" for 0."""
+    return f"{float(f'{1 / rate:.2g}'):,.0f}" if rate > 0 else "none"
 
 
 def in_words(fmr: float, fnmr: float) -> str:
     """What a false-match and a false non-match rate mean at the front desk, in round numbers."""
-    impostors = f"about one impostor in {_one_in(fmr)} is accepted" if fmr > 0 else "no impostor was accepted"
-    guests = f"about one guest in {_one_in(fnmr)} is sent to the desk" if fnmr > 0 else "no guest was sent to the desk"
-    return f"{impostors}; {guests}"
+    return f"about one impostor in {one_in(fmr)} is accepted; about one guest in {one_in(fnmr)} is sent to the desk"
 
 
 @cache

@@ -510,7 +510,8 @@ def plot_roc_det(
     for ax in (ax_roc, ax_det):
         ax.grid(True, which="both", linewidth=0.3)
         ax.legend(fontsize=8, loc="lower right" if ax is ax_roc else "upper right")
-    note = f"FMR below {floor:g} and FNMR below 1e-4 drawn at the axis; dotted lines: FMR {', '.join(f'{t:g}' for t in targets)}"
+    lines = ", ".join(f"{t:g}" for t in targets)
+    note = f"FMR below {floor:g} and FNMR below 1e-4 drawn at the axis; dotted lines: FMR {lines}"
     fig.text(0.01, 0.01, note, fontsize=7, color="grey")
     if title:
         fig.suptitle(title)

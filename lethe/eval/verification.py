@@ -280,7 +280,9 @@ def calibrate(
     if plot is not None:
         _plot_calibration(embedder_.model_id, result, plot)
     if as_json:
-        click.echo(json.dumps({"model": embedder_.model_id, "written": write, "operating_points": points} | calibration))
+        click.echo(
+            json.dumps({"model": embedder_.model_id, "written": write, "operating_points": points} | calibration)
+        )
         return
     _print_calibration(embedder_.model_id, calibration, result)
     click.echo("  manifest " + ("updated" if write else "not written (--dry-run)"))
@@ -333,4 +335,6 @@ def _plot_calibration(model_id: str, result: Any, path: Path) -> None:
         markers.append(Marker(f"{p.threshold:.4f}: on new people (CV)", p.cv_fmr.value, p.cv_fnmr.value, False))
     label = f"{len(result.genuine):,} same / {len(result.impostor):,} different-person pairs"
     title = f"{model_id} on {result.images:,} images of {result.identities:,} people"
-    plot_roc_det([Curve(label, scored, tuple(markers))], path, title=title, targets=[p.target_fmr for p in result.points])
+    plot_roc_det(
+        [Curve(label, scored, tuple(markers))], path, title=title, targets=[p.target_fmr for p in result.points]
+    )

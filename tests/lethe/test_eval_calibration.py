@@ -79,7 +79,8 @@ def test_impostor_pairs_all_or_a_deterministic_uniform_sample() -> None:
     assert set(zip(*sample, strict=True)) != set(zip(*other, strict=True))
     # Uniform over images: each image is in about 2 * 2,000 / 120 sampled pairs.
     counts = np.bincount(np.concatenate(sample), minlength=120)
-    assert 15 < counts.min() and counts.max() < 55
+    assert counts.min() > 15
+    assert counts.max() < 55
 
 
 def test_identity_folds_keep_each_person_in_one_fold_and_balance_images() -> None:
@@ -98,9 +99,10 @@ def test_bootstrap_by_person_is_wider_than_clopper_pearson_when_errors_share_a_p
     a, b = np.triu_indices(40, 1)
     errors = (a == 0) & (b <= 20)
     held_out = HeldOut(a.astype(np.int64), b.astype(np.int64), (errors,))
-    ((fmr_low, fmr_high), _), = identity_bootstrap(held_out, np.zeros(40, np.int64), np.random.default_rng(4))
+    (((fmr_low, fmr_high), _),) = identity_bootstrap(held_out, np.zeros(40, np.int64), np.random.default_rng(4))
     cp_low, cp_high = Rate(int(errors.sum()), len(errors)).interval()
-    assert fmr_low < cp_low and fmr_high > cp_high
+    assert fmr_low < cp_low
+    assert fmr_high > cp_high
     assert fmr_low == 0.0  # person 0 is left out of a good share of the replicates
     clean = HeldOut(a.astype(np.int64), b.astype(np.int64), (np.zeros(len(a), bool),))
     assert identity_bootstrap(clean, np.zeros(40, np.int64), np.random.default_rng(4))[0][0] == (0.0, 0.0)

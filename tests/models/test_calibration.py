@@ -50,6 +50,6 @@ def test_write_calibration_refuses_non_embedders_and_a_missing_default_point(tmp
         write_calibration("yunet-2023mar", POINTS, {}, path=manifest)
     with pytest.raises(ModelError):
         write_calibration("no-such-model", POINTS, {}, path=manifest)
-    with pytest.raises(ModelError, match="no threshold calibrated for FMR 0.001"):
+    with pytest.raises(ModelError, match=r"no threshold calibrated for FMR 0\.001"):
         write_calibration("mobilefacenet-112", POINTS[1:], {}, path=manifest)
     assert manifest.read_text() == MANIFEST_PATH.read_text()

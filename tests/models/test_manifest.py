@@ -24,18 +24,20 @@ def test_calibrated_embedders_state_both_operating_points_and_what_they_give_on_
     for name in ("dlib-resnet-v1", "mobilefacenet-112"):
         entry = manifest.get(name)
         assert entry.calibration is not None
-        assert entry.calibration["impostor_pairs"] >= 300_000 and entry.calibration["seed"] is not None
+        assert entry.calibration["impostor_pairs"] >= 300_000
+        assert entry.calibration["seed"] is not None
         loose, strict = entry.operating_point(1e-3), entry.operating_point(1e-4)
         assert loose.threshold < strict.threshold
         for point in (loose, strict):
-            assert point.expected_fmr is not None and point.expected_fnmr is not None
+            assert point.expected_fmr is not None
+            assert point.expected_fnmr is not None
             low, high = point.measured["cv_fmr_ci95_by_identity"]
             assert low <= point.target_fmr <= high, (name, point.target_fmr)
             assert point.measured["cv_false_matches"] >= 30
 
 
 def test_a_missing_operating_point_is_named() -> None:
-    with pytest.raises(ModelError, match="no threshold calibrated for FMR 0.01"):
+    with pytest.raises(ModelError, match=r"no threshold calibrated for FMR 0\.01"):
         load_manifest().threshold("mobilefacenet-112", 1e-2)
     with pytest.raises(ModelError, match="not an embedder"):
         load_manifest().threshold("yunet-2023mar")
