@@ -67,7 +67,7 @@ class LivenessForm(FlaskForm):  # type: ignore[misc]
 
 
 class MatchingForm(FlaskForm):  # type: ignore[misc]
-    target_fmr = RadioField(choices=[(f"{p:g}", f"{p:g}") for p in OPERATING_POINTS], validators=[InputRequired()])
+    target_fmr = RadioField(choices=[f"{p:g}" for p in OPERATING_POINTS], validators=[InputRequired()])
 
 
 class ConsentForm(FlaskForm):  # type: ignore[misc]
