@@ -503,13 +503,14 @@ def plot_roc_det(
     for far in targets:
         ax_roc.axvline(far, color="grey", linewidth=0.6, linestyle=":")
         ax_det.axvline(far, color="grey", linewidth=0.6, linestyle=":")
-    ax_roc.set(xscale="log", xlim=(floor, 1), ylim=(0.8, 1.001), xlabel="false accept rate (FMR)", ylabel="TAR")
+    lowest = min([0.8] + [1 - m.fnmr - 0.05 for c in curves for m in c.markers])
+    ax_roc.set(xscale="log", xlim=(floor, 1), ylim=(lowest, 1.001), xlabel="false accept rate (FMR)", ylabel="TAR")
     ax_roc.set_title("ROC")
     ax_det.set(xscale="log", yscale="log", xlim=(floor, 1), ylim=(1e-4, 1), xlabel="FMR", ylabel="FNMR")
     ax_det.set_title("DET")
     for ax in (ax_roc, ax_det):
         ax.grid(True, which="both", linewidth=0.3)
-        ax.legend(fontsize=8, loc="lower right" if ax is ax_roc else "upper right")
+        ax.legend(fontsize=8, loc="lower right" if ax is ax_roc else "lower left")
     lines = ", ".join(f"{t:g}" for t in targets)
     note = f"FMR below {floor:g} and FNMR below 1e-4 drawn at the axis; dotted lines: FMR {lines}"
     fig.text(0.01, 0.01, note, fontsize=7, color="grey")
