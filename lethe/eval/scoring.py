@@ -26,7 +26,7 @@ import csv
 import hashlib
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -296,18 +296,6 @@ def score_pairs(pairset: PairSet, store: EmbeddingStore, *, k: int = 10) -> Scor
         missed_images=sum(v is None for v in vectors.values()),
         missed_pairs=missed,
         fallback_images=sum(pairset.images / name in store.fallbacks for name in images),
-    )
-
-
-def combine(parts: Iterable[ScoredPairs]) -> ScoredPairs:
-    parts = list(parts)
-    return ScoredPairs(
-        scores=np.concatenate([p.scores for p in parts]),
-        same=np.concatenate([p.same for p in parts]),
-        folds=np.concatenate([p.folds for p in parts]),
-        missed_images=sum(p.missed_images for p in parts),
-        missed_pairs=sum(p.missed_pairs for p in parts),
-        fallback_images=sum(p.fallback_images for p in parts),
     )
 
 
