@@ -11,9 +11,10 @@ fewer than 30 expected false matches cannot place it).
 What a hotel can expect on guests the calibration never saw is measured by
 k-fold cross-validation by identity: each fold's identities are compared at
 the threshold calibrated on the other folds' identities alone, and the errors
-of the k test folds are pooled. Rates carry 95% Clopper-Pearson intervals; as
-in ISO/IEC 19795-1, an image that cannot be templated is a failure to enrol,
-counted apart and left out of the comparisons.
+of the k test folds are pooled. Rates carry 95% Clopper-Pearson intervals,
+and the pooled ones also a bootstrap over people, since comparisons that share
+a person are not independent. As in ISO/IEC 19795-1, an image that cannot be
+templated is a failure to enrol, counted apart and left out of the comparisons.
 """
 
 from __future__ import annotations
