@@ -100,6 +100,7 @@ ZH: dict[str, str] = {
     "Operating point: the false-match rate the thresholds are calibrated for": "工作点：阈值所校准的误识率",
     "False-match rate %(fmr)s": "误识率 %(fmr)s",
     "(default)": "（默认）",
+    "not calibrated for this rate: check-ins with this model would be refused": "未针对此误识率校准：使用该模型的入住将被拒绝",
     "threshold %(threshold)s": "阈值 %(threshold)s",
     "about one impostor in %(n)s is accepted; about one guest in %(m)s is sent to the desk": "约每 %(n)s 次冒用中有一次被接受；约每 %(m)s 位客人中有一位需到前台办理",
     "Measured on people the calibration never saw. An impostor here already holds the guest's booking code and ID document; a guest sent to the desk usually succeeds on a second try at the kiosk.": (

@@ -475,7 +475,11 @@ def settings_save() -> Any:
 
 
 def _operating_points(manifest: Manifest) -> dict[str, list[dict[str, Any]]]:
-    """Per operating point (as the form's value), what each calibrated embedder gives on new guests."""
+    """Per operating point (as the form's value), what each calibrated embedder gives on new guests.
+
+    An embedder without a threshold for that point is listed as missing: the
+    service would refuse its templates (``unknown-model``).
+    """
     described: dict[str, list[dict[str, Any]]] = {}
     for target in OPERATING_POINTS:
         rows = described.setdefault(f"{target:g}", [])
@@ -483,6 +487,7 @@ def _operating_points(manifest: Manifest) -> dict[str, list[dict[str, Any]]]:
             try:
                 point = entry.operating_point(target)
             except ModelError:
+                rows.append({"model": entry.name, "missing": True})
                 continue
             fmr, fnmr = point.expected_fmr, point.expected_fnmr
             if fmr is None or fnmr is None:

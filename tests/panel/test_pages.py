@@ -190,6 +190,11 @@ def test_settings_choose_the_operating_point_and_say_what_it_means(
     assert f"dlib-resnet-v1 (threshold {point.threshold})" in page
     expected = f"about one impostor in {one_in(point.expected_fmr)} is accepted"
     assert expected in page
+    uncalibrated = [
+        e.name for e in load_manifest().embedders if not any(p.target_fmr == 1e-4 for p in e.operating_points)
+    ]
+    for name in uncalibrated:  # named under 1e-4 only, as refused
+        assert page.count(f"{name}: not calibrated for this rate") == 1
     assert re.search(r'<input checked [^>]*value="0\.001"', page)
     token = csrf_token(page)
     form = {"csrf_token": token, "section": "matching"}
