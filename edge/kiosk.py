@@ -153,7 +153,7 @@ def run_checkin(
     identity = load_identity(settings.key_file)
     backend = create_backend(settings.backend, **backend_options(settings))
     threshold = load_manifest().threshold(backend.model_id)
-    landmarks = LandmarkModel()
+    landmarks = LandmarkModel(settings.landmarks)
     passive = PassiveLiveness() if settings.passive_liveness else None
     client = ServiceClient(settings.service_url, timeout_s=settings.http_timeout_s)
     try:

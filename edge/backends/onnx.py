@@ -142,12 +142,15 @@ class OnnxEmbedder:
         return align(rgb, face.points if face.points is not None else _box_points(face))
 
     def _forward(self, crops: list[RGBImage]) -> list[npt.NDArray[np.float64]]:
-        if self._chipper is not None:  # dlib's ResNet takes the uint8 chips as they are (its graph scales them)
-            blob = np.ascontiguousarray(np.stack(crops))
-        else:  # MobileFaceNet: RGB, (x - 127.5) / 128, channels first
-            blob = np.ascontiguousarray(((np.stack(crops).astype(np.float32) - 127.5) / 128.0).transpose(0, 3, 1, 2))
-        (output,) = self._session.run(None, {self._input: blob})
-        return [np.asarray(row, dtype=np.float64) for row in output]
+        if self._chipper is not None:  # dlib's ResNet: the uint8 chips as they are, in one batch (its graph scales them)
+            (output,) = self._session.run(None, {self._input: np.ascontiguousarray(np.stack(crops))})
+            return [np.asarray(row, dtype=np.float64) for row in output]
+        vectors = []
+        for crop in crops:  # MobileFaceNet: one RGB crop at a time, (x - 127.5) / 128, channels first
+            blob = ((crop.astype(np.float32) - 127.5) / 128.0).transpose(2, 0, 1)[np.newaxis]
+            (output,) = self._session.run(None, {self._input: np.ascontiguousarray(blob)})
+            vectors.append(np.asarray(output[0], dtype=np.float64))
+        return vectors
 
     def embed(self, rgb: RGBImage, face: FaceBox, *, jitters: int = 1) -> npt.NDArray[np.float64]:
         """The embedding of the aligned face.
