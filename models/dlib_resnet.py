@@ -207,7 +207,7 @@ class _Graph:
 
     def conv(self, x: str, layer: Layer) -> str:
         weights, bias = layer.weights
-        channels, rows, columns = self.shapes[x]
+        _, rows, columns = self.shapes[x]
         k = layer.size[0]
         out = (
             weights.shape[0],
@@ -244,7 +244,8 @@ class _Graph:
             (columns + 2 * layer.padding - k) // layer.stride + 1,
         )
         op = "MaxPool" if layer.kind == "max_pool" else "AveragePool"
-        return self.node(op, [x], out, kernel_shape=list(layer.size), strides=[layer.stride] * 2, pads=[layer.padding] * 4)
+        strides, pads = [layer.stride] * 2, [layer.padding] * 4
+        return self.node(op, [x], out, kernel_shape=list(layer.size), strides=strides, pads=pads)
 
     def add(self, a: str, b: str) -> str:
         """dlib's ``add_prev``: the larger of each dimension, the smaller tensor zero-padded at its end."""

@@ -180,7 +180,7 @@ def convert_model(name: str, *, cache_dir: Path | None = None, mirror: Path | No
         return verify_file(made, entry.sha256)
     except ArtifactError as exc:
         destination.unlink(missing_ok=True)
-        raise ModelError(f"model {name!r}: the conversion of {entry.converted_from!r} gave another file: {exc}") from None
+        raise ModelError(f"model {name!r}: converting {entry.converted_from!r} gave another file: {exc}") from None
     except (DlibFormatError, ImportError, OSError) as exc:
         raise ModelError(f"model {name!r}: could not convert {entry.converted_from!r}: {exc}") from None
 

@@ -87,7 +87,9 @@ def similarity_transform(src: npt.NDArray[np.float64], dst: npt.NDArray[np.float
     return matrix
 
 
-def chip_corners(points: npt.NDArray[np.float64], size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> npt.NDArray[np.float64]:
+def chip_corners(
+    points: npt.NDArray[np.float64], size: int = CHIP_SIZE, padding: float = CHIP_PADDING
+) -> npt.NDArray[np.float64]:
     """Where the chip's top-left, top-right and bottom-left pixels fall in the image (3×2), as dlib places them.
 
     dlib keeps the similarity's angle and scale but rebuilds the chip as a
@@ -126,7 +128,7 @@ def extract_chip(rgb: RGBImage, points: npt.NDArray[np.float64], size: int = CHI
         image = rgb[top:bottom, left:right]
         corners = corners - (left, top)
         for _ in range(halvings):
-            image = cv2.pyrDown(image)
+            image = cast(RGBImage, cv2.pyrDown(image))
         corners = corners / 2**halvings
     chip_points = np.array([[0, 0], [size - 1, 0], [0, size - 1]], np.float32)
     matrix = cv2.getAffineTransform(chip_points, corners.astype(np.float32))

@@ -142,7 +142,7 @@ class OnnxEmbedder:
         return align(rgb, face.points if face.points is not None else _box_points(face))
 
     def _forward(self, crops: list[RGBImage]) -> list[npt.NDArray[np.float64]]:
-        if self._chipper is not None:  # dlib's ResNet: the uint8 chips as they are, in one batch (its graph scales them)
+        if self._chipper is not None:  # dlib's ResNet: uint8 chips as they are, in one batch (its graph scales them)
             (output,) = self._session.run(None, {self._input: np.ascontiguousarray(np.stack(crops))})
             return [np.asarray(row, dtype=np.float64) for row in output]
         vectors = []

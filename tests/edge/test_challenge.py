@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from edge.backends import Embedder, FaceBox, create_backend
-from edge.challenge import ChallengeDetector, Observation
 from edge.backends.dlib_chip import HOG_BOX_SIDE, predictor_box
+from edge.challenge import ChallengeDetector, Observation
 from edge.landmarks import LandmarkModel, eye_aspect_ratio
 from edge.quality import Detector
 from edge.sources import VideoFileSource, read_image

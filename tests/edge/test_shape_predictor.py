@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from edge.backends import create_backend
+from edge.backends.dlib_chip import predictor_box
 from edge.challenge import ChallengeDetector, Observation
 from edge.errors import ConfigurationError
-from edge.backends.dlib_chip import predictor_box
 from edge.landmarks import DLIB_68, measure
 from edge.quality import Detector, QualityGate
 from edge.settings import KioskSettings
