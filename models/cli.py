@@ -17,13 +17,27 @@ def models() -> None:
 
 @models.command("list")
 def models_list() -> None:
-    """List every model with its kind, threshold, licence and file."""
+    """List every model with its kind, threshold, licence and file.
+
+    A model whose licence does not allow commercial use is marked
+    NOT FOR COMMERCIAL USE; the kiosk's default configuration loads none.
+    """
     from models.registry import load_manifest
 
     for entry in load_manifest():
         threshold = f"threshold {entry.threshold}" if entry.threshold is not None else ""
-        source = f"package {entry.package}" if entry.package else entry.url
-        click.echo(f"{entry.name:26} {entry.kind:9} {threshold:16} {entry.file}")
+        if entry.template_model:
+            threshold = f"as {entry.template_model}"
+        if entry.package:
+            source = f"package {entry.package}"
+        elif entry.converted_from:
+            source = f"{entry.converted_from} by lethe models convert"
+        elif entry.wheel:
+            source = f"the {entry.wheel} wheel, or {entry.url}"
+        else:
+            source = entry.url
+        mark = "" if entry.commercial_use else "  [NOT FOR COMMERCIAL USE]"
+        click.echo(f"{entry.name:26} {entry.kind:9} {threshold:22} {entry.file}{mark}")
         click.echo(f"{'':26} licence: {entry.licence}; from {source}")
 
 
@@ -66,6 +80,20 @@ def models_fetch(names: tuple[str, ...], mirror: Path | None) -> None:
     from models.registry import fetch_model
 
     _for_each(_each_model(names), lambda name: fetch_model(name, mirror=mirror), "FAILED")
+
+
+@models.command("convert")
+@click.argument("names", nargs=-1)
+def models_convert(names: tuple[str, ...]) -> None:
+    """Make each converted model (default: all; dlib's ResNet as ONNX) from its source, into the model cache.
+
+    Deterministic: the result must have the manifest's SHA-256, else it is
+    refused. The kiosk also does this on first use.
+    """
+    from models.registry import convert_model, load_manifest
+
+    chosen = list(names) or [e.name for e in load_manifest() if e.converted_from]
+    _for_each(chosen, convert_model, "FAILED")
 
 
 @click.group()

@@ -12,9 +12,22 @@ from models.media import load_media
 
 
 def test_every_embedder_has_a_cosine_threshold() -> None:
-    embedders = [e for e in load_manifest() if e.kind == "embedder"]
-    assert {"dlib-resnet-v1", "mobilefacenet-112", "sface-2021dec"} <= {e.name for e in embedders}
-    assert all(e.metric == "cosine" and e.threshold is not None and 0 < e.threshold < 1 for e in embedders)
+    manifest = load_manifest()
+    embedders = [e for e in manifest if e.kind == "embedder"]
+    assert {e.name for e in embedders} == {"dlib-resnet-v1", "dlib-resnet-v1-onnx", "mobilefacenet-112"}
+    for entry in embedders:  # dlib's ResNet in ONNX meets dlib's threshold: its templates carry dlib's model id
+        assert entry.metric == "cosine" and 0 < manifest.threshold(entry.template_model or entry.name) < 1
+    assert manifest.get("dlib-resnet-v1-onnx").threshold is None
+
+
+def test_models_list_marks_the_models_not_for_commercial_use() -> None:
+    from click.testing import CliRunner
+
+    from models.cli import models
+
+    listed = CliRunner().invoke(models, ["list"]).output
+    marked = {line.split()[0] for line in listed.splitlines() if "NOT FOR COMMERCIAL USE" in line}
+    assert marked == {"dlib-shape-predictor-68", "mobilefacenet-112"}
 
 
 def test_dlib_models_come_from_their_package_and_verify() -> None:
@@ -50,7 +63,7 @@ def test_a_file_with_another_hash_is_refused(data_mirror: Path, tmp_path: Path) 
 
 def test_missing_model_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="lethe models fetch"):
-        model_path("sface-2021dec", cache_dir=tmp_path, mirror=tmp_path)
+        model_path("mediapipe-face-landmark", cache_dir=tmp_path, mirror=tmp_path)
     with pytest.raises(ModelError, match="unknown model"):
         model_path("no-such-model")
 
