@@ -12,7 +12,7 @@ model files that come from no mirror in the model cache (`lethe models fetch`:
 MediaPipe's face landmark model, taken out of its pinned wheel from the package
 index, and dlib's ResNet converted to ONNX); a no-op when they are there. As
 root on Debian it also installs the Debian packages the tests need (Chromium,
-its WebDriver and a CJK font) when missing.
+its WebDriver, a CJK font and systemd-analyze) when missing.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ STAMP = VENV / ".lethe-setup"
 # Models the default configuration loads that no mirror holds (models/manifest.toml).
 FETCHED_MODELS = ("mediapipe-face-landmark", "dlib-resnet-v1-onnx")
 # Debian packages the tests need: the staff panel's and the guest screen's tests drive the system
-# Chromium through chromedriver, and the Simplified Chinese text needs a CJK font.
-DEBIAN_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk")
+# Chromium through chromedriver, the Simplified Chinese text needs a CJK font, and the kiosk's
+# systemd units are checked with systemd-analyze.
+DEBIAN_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk", "systemd")
 
 
 def run(*args: str | Path, **kwargs: object) -> None:
