@@ -23,7 +23,9 @@ def test_every_unit_restarts_on_failure_and_runs_as_its_own_user() -> None:
     assert {u.name for u in UNITS} == {"lethe-kiosk.service", "lethe-screen.service"}
     for unit in UNITS:
         text = unit.read_text()
-        assert "Restart=on-failure" in text and "User=" in text and "User=root" not in text, unit.name
+        assert "Restart=on-failure" in text, unit.name
+        assert "User=" in text, unit.name
+        assert "User=root" not in text, unit.name
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")

@@ -28,7 +28,9 @@ def test_the_network_read_is_dlibs(dat: Path) -> None:
     means, layers = read_network(dat.read_bytes())
     assert means.tolist() == pytest.approx([122.782, 117.001, 104.298], abs=1e-3)  # dlib's input_rgb_image means
     kinds = [layer.kind for layer in layers]
-    assert kinds.count("con") == 29 and kinds.count("add_prev") == 14 and kinds[-1] == "fc"
+    assert kinds.count("con") == 29
+    assert kinds.count("add_prev") == 14
+    assert kinds[-1] == "fc"
     assert layers[-1].weights[0].shape == (256, 128)
 
 

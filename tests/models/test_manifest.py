@@ -16,7 +16,8 @@ def test_every_embedder_has_a_cosine_threshold() -> None:
     embedders = [e for e in manifest if e.kind == "embedder"]
     assert {e.name for e in embedders} == {"dlib-resnet-v1", "dlib-resnet-v1-onnx", "mobilefacenet-112"}
     for entry in embedders:  # dlib's ResNet in ONNX meets dlib's threshold: its templates carry dlib's model id
-        assert entry.metric == "cosine" and 0 < manifest.threshold(entry.template_model or entry.name) < 1
+        assert entry.metric == "cosine"
+        assert 0 < manifest.threshold(entry.template_model or entry.name) < 1
     assert manifest.get("dlib-resnet-v1-onnx").threshold is None
 
 
