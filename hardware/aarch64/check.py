@@ -138,11 +138,10 @@ def kiosk_run(root: Path, testdata: Path, frames: int) -> dict[str, Any]:
     """A service here, a kiosk in the root registered with it, one check-in on the clip over loopback."""
     import requests
 
+    from lethe.bench import provisioned_instance
     from lethe.demo import free_port, running_service
     from service import property as prop
-    from service.cli import load_service_settings, open_database, prepare
-    from service.integrations import create_integration
-    from service.kiosks import create_enrolment_code
+    from service.cli import load_service_settings, open_database
 
     reader = cv2.VideoCapture(str(testdata / CLIP))
     reader.set(cv2.CAP_PROP_POS_FRAMES, int(reader.get(cv2.CAP_PROP_FRAME_COUNT)) - 15)
@@ -153,15 +152,10 @@ def kiosk_run(root: Path, testdata: Path, frames: int) -> dict[str, Any]:
     # A frame of public test media, as a desk scan would be, where the kiosk user can read it.
     cv2.imwrite(str(root / "var/lib/lethe-kiosk/id-photo.png"), frame)
     with tempfile.TemporaryDirectory(prefix="lethe-aarch64-service-") as instance:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
-        env |= {"LETHE_INSTANCE_PATH": instance, "LETHE_SESSION_TTL_S": "3600"}
-        settings = load_service_settings(instance_path=Path(instance), database_url="", key_dir=None)
-        prepare(settings)
-        database = open_database(settings)
-        now = dt.datetime.now(dt.UTC)
+        env, api_key, code = provisioned_instance(Path(instance))
+        env["LETHE_SESSION_TTL_S"] = "3600"  # the emulated kiosk takes minutes from session to envelope
+        database = open_database(load_service_settings(instance_path=Path(instance), database_url="", key_dir=None))
         with database.transaction() as session:
-            api_key = create_integration(session, name="aarch64-check", actor="aarch64-check")
-            code = create_enrolment_code(session, kiosk_name="aarch64", ttl_s=3600, actor="aarch64-check", now=now).code
             # A recorded video cannot perform a challenge drawn at random: passive liveness only.
             prop.save(session, prop.Liveness(require_challenge=False), actor="aarch64-check")
         database.dispose()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ from edge.landmarks import LandmarkModel
 from edge.liveness import PassiveLiveness
 from edge.settings import KioskSettings
 from models import load_manifest, registry
+from tests.edge.fresh_python import check_in_fresh_python
 
 CONSUMERS = (edge.backends.dlib, edge.backends.dlib_chip, edge.backends.onnx, edge.landmarks, edge.liveness)
 
@@ -68,6 +66,4 @@ def test_the_dlib_backend_does_not_import_face_recognition(data_mirror: Path) ->
         "create_backend('dlib')\n"
         "assert 'face_recognition' not in sys.modules, 'face_recognition imported'\n"
     )
-    env = os.environ | {"LETHE_DATA_MIRROR": str(data_mirror)}
-    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    check_in_fresh_python(check, data_mirror)

@@ -10,9 +10,6 @@ good with these), and every challenge passes or fails on the same frame.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,7 @@ from edge.shape_predictor import ShapePredictor
 from edge.sources import VideoFileSource
 from lethe.bench.kiosk import to_640x480
 from models import model_path
+from tests.edge.fresh_python import check_in_fresh_python
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +118,4 @@ def test_the_onnx_kiosk_never_loads_dlib(data_mirror: Path) -> None:
         "LandmarkModel()\n"
         "assert 'dlib' not in sys.modules and 'face_recognition' not in sys.modules, sorted(sys.modules)\n"
     )
-    env = os.environ | {"LETHE_DATA_MIRROR": str(data_mirror)}
-    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    check_in_fresh_python(check, data_mirror)
