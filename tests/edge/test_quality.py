@@ -103,6 +103,8 @@ def test_turned_head_and_closed_eyes_on_video_frames(
     turned = judge(video_frame(video, 108), detect, landmarks)
     assert turned.reason == "not-frontal"
     assert turned.guidance == "Please look at the camera."
-    blink = judge(video_frame(video, 184), detect, landmarks)
-    assert blink.reason == "eyes-closed"
+    # The person blinks near frame 74 (behind glasses with glare: the face mesh reads EAR 0.094 at frame 72,
+    # dlib's 68 points 0.141 at 76); a frame of that blink is refused.
+    blink = [judge(video_frame(video, i), detect, landmarks) for i in range(70, 79)]
+    assert "eyes-closed" in [verdict.reason for verdict in blink]
     assert judge(video_frame(video, 45), detect, landmarks).ok
