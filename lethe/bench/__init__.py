@@ -262,7 +262,7 @@ def e2e(runs: int) -> None:
         "Check-in end to end (Hamilton clip, dlib, ML-KEM-768+X25519)",
         [Row(what, values, command) for what, values in samples.items()],
         "The clip shows no usable face for its first 2.8 s of video; first frame → decision "
-        "includes reading past them. Command start → decision adds loading face_recognition "
+        "includes reading past them. Command start → decision adds loading the models "
         "and templating the ID portrait (3 jitters); the wall time adds starting Python.",
     )
 

@@ -2,7 +2,7 @@
 
 Each backend is measured in its own child process pinned to one CPU (so peak
 RSS is that backend's alone and threads cannot spread): the child loads the
-backend, the 68-point landmark model and the passive liveness models, then
+backend, the landmark model (MediaPipe's face mesh) and the passive liveness models, then
 
 * latency: frame → detection → landmarks → quality gate → passive liveness →
   template, on every frame whose face passes the gate (median and p95);
