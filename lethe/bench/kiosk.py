@@ -268,8 +268,8 @@ def kiosk(
     Wall-clock numbers, and the same per CPU second (``*_cpu``), which on a shared
     machine show what one free core would do; ``cpu_share_during_run`` says how
     much of the core the process actually got. The onnx backend's embedder is
-    LETHE_KIOSK_ONNX_EMBEDDER (sface-2021dec unless set; mobilefacenet-112 is the
-    one in the test-data mirror).
+    LETHE_KIOSK_ONNX_EMBEDDER (dlib-resnet-v1, dlib's ResNet in ONNX, unless set;
+    mobilefacenet-112 is the test stand-in).
 
     Before each backend the environment's shared libraries are dropped from the
     page cache (clean pages only), so peak RSS is measured as a kiosk after boot
