@@ -6,6 +6,13 @@ checks the claim where it matters: each face is found and cut exactly as the
 dlib backend cuts it (HOG, dlib's 5-point landmarks, ``dlib.get_face_chip``),
 then the chip and its mirror image go through both, and the cosine of each
 pair of embeddings is reported; the bar is 0.9999 on every chip.
+
+With ``--dlib-cache`` (an evaluation cache of the dlib backend, ``lethe eval
+verification --cache``) dlib-bin's side is read from the cache where it is
+there: then each image is compared as the dlib backend's template (the unit
+embeddings of chip and mirror added) against the same made from the graph's
+two embeddings of the same chip, and the face is chosen as the evaluation
+chooses it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 import click
 import numpy as np
 
-from lethe.eval.scoring import load_pairs
+from lethe.eval.scoring import EmbeddingStore, _central, centre_box, load_pairs
 
 AGREEMENT = 0.9999
 
@@ -72,6 +79,26 @@ class ChipPair:
         return found
 
 
+def measure_templates(pair: ChipPair, paths: list[Path], store: EmbeddingStore) -> Agreement:
+    """Templates: dlib's from ``store`` (computed where missing), the graph's from the same chips."""
+    from edge.backends.dlib import unit_sum
+
+    cosines: list[float] = []
+    for path in paths:
+        theirs = store.get(path)
+        (rgb,) = read_rgb([path])
+        height, width = rgb.shape[:2]
+        faces = pair.dlib.detect(rgb, upsample=store.upsample)
+        face = _central(faces, width, height) if faces else centre_box(width, height)
+        chip = pair.dlib.chip(rgb, face)
+        (ours,) = pair._session.run(None, {"chips": np.ascontiguousarray(np.stack([chip, chip[:, ::-1]]))})
+        template = unit_sum(list(ours))
+        if theirs is not None:
+            cosines.append(float(template @ theirs / np.linalg.norm(template)))
+    store.save()
+    return Agreement(cosines, len(paths), len(paths) - len(cosines))
+
+
 def measure(pair: ChipPair, images: Iterable[np.ndarray], *, upsample: int) -> Agreement:
     cosines: list[float] = []
     seen = missed = 0
@@ -112,9 +139,20 @@ def video_frames(path: Path, every: int) -> Iterator[np.ndarray]:
 @click.option("--video", "videos", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--every", type=click.IntRange(1), default=1, show_default=True, help="Use every Nth video frame.")
 @click.option("--upsample", type=click.IntRange(0, 2), default=1, show_default=True, help="HOG upsampling.")
+@click.option(
+    "--dlib-cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Pairs: compare templates, dlib's read from this dlib evaluation cache (lethe eval verification --cache).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def agreement(
-    pairs: Path | None, images: Path | None, videos: tuple[Path, ...], every: int, upsample: int, as_json: bool
+    pairs: Path | None,
+    images: Path | None,
+    videos: tuple[Path, ...],
+    every: int,
+    upsample: int,
+    dlib_cache: Path | None,
+    as_json: bool,
 ) -> None:
     """Cosine between dlib-bin's and the ONNX graph's embeddings of the same chips (bar: 0.9999 on every chip).
 
@@ -127,7 +165,12 @@ def agreement(
     pair = ChipPair()
     results: dict[str, Any] = {}
     if pairs is not None and images is not None:
-        results[str(pairs)] = measure(pair, read_rgb(image_files(pairs, images)), upsample=upsample).as_json()
+        paths = image_files(pairs, images)
+        if dlib_cache is not None:
+            store = EmbeddingStore(pair.dlib, upsample=upsample, cache=dlib_cache)
+            results[str(pairs)] = measure_templates(pair, paths, store).as_json() | {"compared": "templates"}
+        else:
+            results[str(pairs)] = measure(pair, read_rgb(paths), upsample=upsample).as_json()
     for video in videos:
         results[str(video)] = measure(pair, video_frames(video, every), upsample=upsample).as_json()
     if as_json:
