@@ -127,6 +127,8 @@ def download_wheels(folder: Path) -> None:
 
     project = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())
     wanted = project["project"]["dependencies"] + project["build-system"]["requires"] + ["pip", "wheel"]
+    # redis needs it below Python 3.11.3 (bookworm has 3.11.2); pip reads --python-version as 3.11 for that marker.
+    wanted.append("async-timeout>=4.0.3")
     sdists = [w for w in wanted if w.startswith("face_recognition_models")]  # published as a source package only
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(folder)]
     aarch64 = ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
