@@ -54,7 +54,7 @@ CHECKOUT = HERE.parents[1]
 PREFIX = "/opt/lethe"
 CLIP = "video/live_vs_replay_a/live.mov"
 AGREEMENT = 0.999
-INCLUDE = "python3,python3-venv,python3-pip,ca-certificates"
+INCLUDE = "python3,python3-venv,python3-pip,ca-certificates,systemd"  # systemd: as on Raspberry Pi OS
 
 
 def say(message: str) -> None:
@@ -88,6 +88,8 @@ def make_root(root: Path) -> None:
         run("debootstrap", "--arch=arm64", "--variant=minbase", f"--include={INCLUDE}", "bookworm", str(root))
     shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/ca-certificates.crt")
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    if not (root / "usr/bin/systemd-tmpfiles").exists():  # a root made before systemd was included
+        run("chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", "systemd")
 
 
 @contextmanager
