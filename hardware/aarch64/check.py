@@ -94,8 +94,13 @@ def make_root(root: Path) -> None:
 
 @contextmanager
 def mounted(root: Path, mirror: Path, wheels: Path) -> Iterator[None]:
-    """/proc, /sys and /dev bound into the root (onnxruntime reads the CPU), the mirror and wheels read-only."""
-    binds = [("/proc", "proc"), ("/sys", "sys"), ("/dev", "dev")]
+    """/proc and /dev bound into the root, the mirror and wheels read-only.
+
+    Not /sys: there onnxruntime's cpuinfo finds the x86 host's CPU description
+    and, under qemu 7.2, crashes the process at import. Without it, it warns on
+    stderr that it cannot tell the CPU and uses its generic ARM kernels.
+    """
+    binds = [("/proc", "proc"), ("/dev", "dev")]
     binds += [(str(mirror), "mnt/mirror"), (str(wheels), "mnt/wheels")]
     done: list[Path] = []
     try:
