@@ -50,6 +50,10 @@ Points = npt.NDArray[np.float64]
 LANDMARK_MODELS = ("mediapipe-face-mesh", "dlib-68")
 MESH_INPUT = 192
 MESH_CROP_SCALE = 1.5  # MediaPipe's face_detection_front_detection_to_roi
+# The mesh's face-presence logit below which its fit is not trusted. Frontal and half-turned faces in the
+# test videos read 12-32; the fits that put a strongly turned face at 20 degrees, or flip its yaw's sign,
+# read 3 and less (ensemble clip frames 40-41, live.mov frames 122 and 159).
+MESH_MIN_PRESENCE = 5.0
 # A generic face in millimetre-like units (x right, y up, z towards the camera): nose tip, chin,
 # outer corner of the guest's right eye, of their left eye, right and left mouth corners.
 _MODEL_3D = np.array(
@@ -105,15 +109,19 @@ class FaceGeometry:
     yaw_deg: float
     pitch_deg: float
     eyes_closed: bool = False
+    trusted: bool = True
+    """False when the landmark model doubts its own fit (a face turned too far): not a frontal face."""
 
 
-def measure(points: Points, layout: Layout, image_width: int, image_height: int) -> FaceGeometry:
+def measure(
+    points: Points, layout: Layout, image_width: int, image_height: int, *, trusted: bool = True
+) -> FaceGeometry:
     """Inter-eye distance (between eye centres, px), mean EAR of both eyes, head yaw and pitch, closed eyes."""
     right_eye, left_eye = points[list(layout.right_eye)], points[list(layout.left_eye)]
     ear = (eye_aspect_ratio(right_eye) + eye_aspect_ratio(left_eye)) / 2
     inter_eye = float(np.linalg.norm(left_eye.mean(axis=0) - right_eye.mean(axis=0)))
     yaw, pitch = head_pose(points[list(layout.pose)], image_width, image_height)
-    return FaceGeometry(inter_eye, ear, yaw, pitch, ear < layout.closed_ear)
+    return FaceGeometry(inter_eye, ear, yaw, pitch, ear < layout.closed_ear, trusted)
 
 
 def head_pose(pose_points: Points, image_width: int, image_height: int) -> tuple[float, float]:
@@ -139,22 +147,30 @@ def head_pose(pose_points: Points, image_width: int, image_height: int) -> tuple
 
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null for the duration (native libraries write there directly)."""
+    """Point file descriptor 2 at a pipe for the duration and drop what arrives (native libraries write there).
+
+    A pipe rather than /dev/null: the kiosk opens no file for writing, not even
+    that one (tests/integration/test_kiosk_privacy.py).
+    """
     sys.stderr.flush()
     saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)  # a full pipe drops the rest instead of blocking
     try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
+        os.dup2(write_end, 2)
         yield
     finally:
         os.dup2(saved, 2)
-        os.close(saved)
+        for fd in (saved, read_end, write_end):
+            os.close(fd)
 
 
 class _Predictor(Protocol):
     layout: Layout
 
-    def points(self, bgr: Image, face: FaceBox) -> Points: ...
+    def fit(self, bgr: Image, face: FaceBox) -> tuple[Points, bool]:
+        """The landmarks, and whether the model trusts them."""
+        ...
 
 
 class FaceMesh:
@@ -176,6 +192,7 @@ class FaceMesh:
         self._input = self._interpreter.get_input_details()[0]["index"]
         outputs = self._interpreter.get_output_details()
         self._landmarks = next(o["index"] for o in outputs if o["shape"][-1] == 3 * 468)
+        self._presence = next(o["index"] for o in outputs if o["shape"][-1] == 1)
 
     def crop_matrix(self, face: FaceBox) -> npt.NDArray[np.float64]:
         """The 2×3 affine map from the image to the model's 192×192 input for ``face``."""
@@ -194,8 +211,8 @@ class FaceMesh:
         matrix[:, 2] = MESH_INPUT / 2 - rotation @ centre
         return matrix
 
-    def points(self, bgr: Image, face: FaceBox) -> Points:
-        """The 468 landmarks of ``face`` in ``bgr`` (full-resolution pixels), shape (468, 2)."""
+    def fit(self, bgr: Image, face: FaceBox) -> tuple[Points, bool]:
+        """The 468 landmarks of ``face`` in ``bgr`` (full-resolution pixels), (468, 2), and whether to trust them."""
         matrix = self.crop_matrix(face)
         crop = cv2.warpAffine(bgr, matrix, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_LINEAR)
         tensor = (crop[:, :, ::-1].astype(np.float32) / 255.0)[np.newaxis]
@@ -203,7 +220,8 @@ class FaceMesh:
         self._interpreter.invoke()
         mesh = self._interpreter.get_tensor(self._landmarks).reshape(-1, 3)[:, :2].astype(np.float64)
         inverse = cv2.invertAffineTransform(matrix)
-        return cast(Points, mesh @ inverse[:, :2].T + inverse[:, 2])
+        presence = float(self._interpreter.get_tensor(self._presence).ravel()[0])
+        return cast(Points, mesh @ inverse[:, :2].T + inverse[:, 2]), presence >= MESH_MIN_PRESENCE
 
 
 class Dlib68:
@@ -218,8 +236,8 @@ class Dlib68:
             raise ConfigurationError(str(exc)) from None
         self._predictor = ShapePredictor.from_dlib(path)
 
-    def points(self, bgr: Image, face: FaceBox) -> Points:
-        return self._predictor.points(bgr, predictor_box(face))
+    def fit(self, bgr: Image, face: FaceBox) -> tuple[Points, bool]:
+        return self._predictor.points(bgr, predictor_box(face)), True
 
 
 class LandmarkModel:
@@ -237,8 +255,9 @@ class LandmarkModel:
 
     def points(self, bgr: Image, face: FaceBox) -> Points:
         """The landmarks of ``face`` in ``bgr`` (full-resolution pixels), shape (N, 2)."""
-        return self._model.points(bgr, face)
+        return self._model.fit(bgr, face)[0]
 
     def geometry(self, bgr: Image, face: FaceBox) -> FaceGeometry:
         height, width = bgr.shape[:2]
-        return measure(self.points(bgr, face), self.layout, width, height)
+        points, trusted = self._model.fit(bgr, face)
+        return measure(points, self.layout, width, height, trusted=trusted)

@@ -131,7 +131,7 @@ class QualityGate:
             return "too-bright"
         if q.contrast < MIN_CONTRAST:
             return "low-contrast"
-        if g is not None and max(abs(g.yaw_deg), abs(g.pitch_deg)) > self.max_pose_deg:
+        if g is not None and (not g.trusted or max(abs(g.yaw_deg), abs(g.pitch_deg)) > self.max_pose_deg):
             return "not-frontal"
         if g is not None and g.eyes_closed:
             return "eyes-closed"

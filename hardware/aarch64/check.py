@@ -19,7 +19,10 @@ recorded clip and the model mirror). Steps, each timed:
 3. ``lethe models verify`` as the kiosk user;
 4. the ONNX pipeline (``hardware/aarch64/templates.py``) on the first
    ``--frames`` frames of the recorded webcam clip, in the root and natively:
-   each frame's templates must agree, cosine ≥ 0.999;
+   the templates fused from those frames (what a kiosk sends) must agree to a
+   cosine ≥ 0.999 and no single frame's below 0.995 (the detector's arithmetic
+   differs in the last bits between NEON and AVX-512, and dlib's landmark
+   trees turn that into a pixel here and there);
 5. a service started here (``lethe serve`` on loopback, passive-only liveness,
    a long session lifetime for the emulated kiosk), a kiosk registered from the
    root, and a headless ``lethe kiosk --backend onnx`` run in the root on the
@@ -53,7 +56,8 @@ HERE = Path(__file__).resolve().parent
 CHECKOUT = HERE.parents[1]
 PREFIX = "/opt/lethe"
 CLIP = "video/live_vs_replay_a/live.mov"
-AGREEMENT = 0.999
+AGREEMENT = 0.999  # the fused template's cosine (what a kiosk sends), and no single frame below FRAME_AGREEMENT
+FRAME_AGREEMENT = 0.995
 INCLUDE = "python3,python3-venv,python3-pip,ca-certificates,systemd"  # systemd: as on Raspberry Pi OS
 
 
@@ -158,13 +162,20 @@ def compare(native: dict[str, Any], emulated: dict[str, Any]) -> dict[str, Any]:
     theirs = {t["frame"]: np.array(t["template"]) for t in emulated["templates"]}
     common = sorted(set(ours) & set(theirs))
     cosines = [float(ours[i] @ theirs[i]) for i in common]
+    fused = [np.mean([side[i] for i in common], axis=0) for side in (ours, theirs)]
+    fused_cosine = float(fused[0] @ fused[1] / (np.linalg.norm(fused[0]) * np.linalg.norm(fused[1]))) if common else 0.0
     return {
         "frames_native": len(ours),
         "frames_aarch64": len(theirs),
         "frames_compared": len(common),
         "min_cosine": round(min(cosines), 6) if cosines else None,
+        "median_cosine": round(float(np.median(cosines)), 6) if cosines else None,
+        "fused_cosine": round(fused_cosine, 6),
         "models": [native["model"], emulated["model"]],
-        "ok": bool(common) and set(ours) == set(theirs) and min(cosines) >= AGREEMENT,
+        "ok": bool(common)
+        and set(ours) == set(theirs)
+        and fused_cosine >= AGREEMENT
+        and min(cosines) >= FRAME_AGREEMENT,
     }
 
 
@@ -208,7 +219,8 @@ def kiosk_run(root: Path, testdata: Path, frames: int) -> dict[str, Any]:
             answer.raise_for_status()
             done = in_root(
                 root, "env", f"LETHE_KIOSK_CANDIDATES={frames}", f"LETHE_KIOSK_FRAMES_TO_FUSE={frames}",
-                lethe, "kiosk", "--consent-accepted", "--backend", "onnx", "--source", f"/mnt/mirror/testdata/{CLIP}",
+                lethe, "kiosk", "--service", url, "--consent-accepted", "--backend", "onnx",
+                "--source", f"/mnt/mirror/testdata/{CLIP}",
                 "--id-image", "/var/lib/lethe-kiosk/id-photo.png", "--booking", answer.json()["booking_code"], "--json",
                 user="lethe-kiosk", capture_output=True, check=False,
             )  # fmt: skip
@@ -224,6 +236,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/var/lib/lethe-aarch64/root"), help="the arm64 root")
     parser.add_argument("--frames", type=int, default=3, help="frames templated and fused (the shortest proof)")
+    parser.add_argument("--installed", action="store_true", help="skip step 2: the root has the kiosk installed")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("check.py needs root (debootstrap, chroot, mount)")
@@ -240,14 +253,17 @@ def main() -> int:
         download_wheels(wheels)
     with mounted(args.root, mirror, wheels):
         with step("install as hardware/README.md says (hardware/install.sh --no-screen)", timings):
-            target = args.root / PREFIX.lstrip("/")
-            target.mkdir(parents=True, exist_ok=True)
-            archive = subprocess.run(
-                ["tar", "-C", str(CHECKOUT), "--exclude=./.venv", "--exclude=./instance", "--exclude=./.git",
-                 "-cf", "-", "."], check=True, capture_output=True,
-            )  # fmt: skip
-            subprocess.run(["tar", "-C", str(target), "-xf", "-"], input=archive.stdout, check=True)
-            in_root(args.root, f"{PREFIX}/hardware/install.sh", "--no-screen", "--mirror", "/mnt/mirror/models")
+            if args.installed:
+                say("   skipped (--installed)")
+            else:
+                target = args.root / PREFIX.lstrip("/")
+                target.mkdir(parents=True, exist_ok=True)
+                archive = subprocess.run(
+                    ["tar", "-C", str(CHECKOUT), "--exclude=./.venv", "--exclude=./instance", "--exclude=./.git",
+                     "-cf", "-", "."], check=True, capture_output=True,
+                )  # fmt: skip
+                subprocess.run(["tar", "-C", str(target), "-xf", "-"], input=archive.stdout, check=True)
+                in_root(args.root, f"{PREFIX}/hardware/install.sh", "--no-screen", "--mirror", "/mnt/mirror/models")
         with step("lethe models verify", timings):
             verified = in_root(args.root, f"{PREFIX}/.venv/bin/lethe", "models", "verify", user="lethe-kiosk",
                                capture_output=True, check=False)  # fmt: skip

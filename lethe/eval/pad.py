@@ -166,6 +166,8 @@ def challenges_on_video(path: Path, detect: Detector, landmarks: LandmarkModel) 
             if len(faces) != 1:
                 continue
             geometry = landmarks.geometry(frame.image, faces[0])
+            if not geometry.trusted:
+                continue
             observation = Observation(frame.index, geometry.eye_aspect_ratio, geometry.yaw_deg)
             for name, detector in detectors.items():
                 if passed[name] is None and detector.observe(observation):
