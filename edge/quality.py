@@ -5,7 +5,8 @@ frame: the number of faces, the inter-eye distance and face width in
 full-resolution pixels, sharpness (variance of the Laplacian of the grey face
 crop), exposure (mean grey level) and contrast (its standard deviation), head
 yaw and pitch and whether the eyes are open from the face landmarks
-(:mod:`edge.landmarks`). A refused frame
+(:mod:`edge.landmarks`); a face whose landmark fit the model doubts counts
+as not frontal. A refused frame
 carries a reason code; :data:`GUIDANCE` turns it into what the guest is told.
 """
 

@@ -108,3 +108,19 @@ def test_turned_head_and_closed_eyes_on_video_frames(
     blink = [judge(video_frame(video, i), detect, landmarks) for i in range(70, 79)]
     assert "eyes-closed" in [verdict.reason for verdict in blink]
     assert judge(video_frame(video, 45), detect, landmarks).ok
+
+
+def test_a_fit_the_landmark_model_doubts_is_not_frontal(testdata: Path, detect: Detector) -> None:
+    """The ensemble clip's bystander in profile (frame 41): the face mesh reads yaw about 20° but doubts its fit."""
+    from edge.landmarks import FaceGeometry
+
+    image = video_frame(testdata / "video/ensemble/clip.mp4", 41)
+    detect = Detector(detect._backend, max_width=640, upsample=0)
+    profile = LandmarkModel().geometry(image, detect(image)[0])
+    assert not profile.trusted
+    assert judge(image, detect, LandmarkModel()).reason == "not-frontal"
+    frontal = FaceGeometry(inter_eye_px=60, eye_aspect_ratio=0.22, yaw_deg=5, pitch_deg=5)
+    doubted = FaceGeometry(inter_eye_px=60, eye_aspect_ratio=0.22, yaw_deg=5, pitch_deg=5, trusted=False)
+    face = detect(image)[0]
+    assert GATE.assess(image, [face], frontal).reason != "not-frontal"
+    assert GATE.assess(image, [face], doubted).reason == "not-frontal"
