@@ -7,9 +7,12 @@
 
 Needs only Python 3.11+. The virtual environment lives in .venv and is
 refreshed when pyproject.toml or this file changes. dlib comes from the
-dlib-bin wheel; face-recognition is installed without its `dlib` requirement so
-nothing is ever compiled. As root on Debian it also installs the Debian
-packages the tests need (Chromium, its WebDriver and a CJK font) when missing.
+dlib-bin wheel, so nothing is ever compiled. Before a job it places the two
+model files that come from no mirror in the model cache (`lethe models fetch`:
+MediaPipe's face landmark model, taken out of its pinned wheel from the package
+index, and dlib's ResNet converted to ONNX); a no-op when they are there. As
+root on Debian it also installs the Debian packages the tests need (Chromium,
+its WebDriver, a CJK font and systemd-analyze) when missing.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".lethe-setup"
-FACE_RECOGNITION = "face-recognition==1.3.0"
+# Models the default configuration loads that no mirror holds (models/manifest.toml).
+FETCHED_MODELS = ("mediapipe-face-landmark", "dlib-resnet-v1-onnx")
 # Debian packages the tests need: the staff panel's and the guest screen's tests drive the system
-# Chromium through chromedriver, and the Simplified Chinese text needs a CJK font.
-DEBIAN_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk")
+# Chromium through chromedriver, the Simplified Chinese text needs a CJK font, and the kiosk's
+# systemd units are checked with systemd-analyze.
+DEBIAN_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk", "systemd")
 
 
 def run(*args: str | Path, **kwargs: object) -> None:
@@ -64,7 +69,6 @@ def setup() -> None:
     pip = (BIN / "python", "-m", "pip", "--disable-pip-version-check", "-q")
     run(*pip, "install", "--upgrade", "pip")
     run(*pip, "install", "-e", ".[test]")
-    run(*pip, "install", "--no-deps", FACE_RECOGNITION)
     STAMP.write_text(wanted)
 
 
@@ -85,6 +89,8 @@ def main(argv: list[str]) -> int:
     setup()
     env = environment()
     try:
+        if job != "setup":
+            run(BIN / "lethe", "models", "fetch", *FETCHED_MODELS, env=env, stdout=subprocess.DEVNULL)
         if job == "demo":
             run(BIN / "lethe", "demo", *argv[1:], env=env)
         elif job == "test":

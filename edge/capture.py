@@ -130,7 +130,7 @@ class LiveCapture:
         geometry = None
         if len(faces) == 1 and self._landmarks is not None:
             geometry = self._landmarks.geometry(frame.image, faces[0])
-            if challenge is not None:
+            if challenge is not None and geometry.trusted:
                 challenge.observe(Observation(frame.index, geometry.eye_aspect_ratio, geometry.yaw_deg))
         return self._gate.assess(frame.image, faces, geometry)
 

@@ -23,8 +23,12 @@ def _settings(**overrides: Any) -> Any:
         raise click.UsageError(f"configuration: {exc}") from None
 
 
-def _check_id_options(id_image: Path | None, id_from_camera: bool, id_source: str | None) -> None:
-    """Exactly one way to the ID portrait: an image file, or the document held up to a camera."""
+def _check_id_options(id_image: Path | None, id_from_camera: bool, id_source: str | None, reverify: bool) -> None:
+    """Exactly one way to the ID portrait: an image file, or the document held up to a camera (none to re-verify)."""
+    if reverify:
+        if id_image is not None or id_from_camera or id_source:
+            raise click.UsageError("--reverify compares with the stay's stored template: give no ID")
+        return
     if id_image is not None and (id_from_camera or id_source):
         raise click.UsageError("give --id-image, or read the ID from the camera (--id-from-camera/--id-source)")
     if id_image is None and not (id_from_camera or id_source):
@@ -74,6 +78,12 @@ def _fail(exc: Any, as_json: bool) -> None:
     help="The guest has read and accepted the property's current consent notice (e.g. on paper at the desk); "
     "the kiosk records that acceptance of the notice version the service sends. Required for a check-in.",
 )
+@click.option(
+    "--reverify",
+    is_flag=True,
+    help="The guest is checked in already (e.g. for a new key card): compare the live face with the stay's "
+    "stored template of this kiosk's model instead of an ID portrait.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--check-config", is_flag=True, help="Print the effective settings and exit.")
 @click.pass_context
@@ -91,6 +101,7 @@ def kiosk(
     backend: str | None,
     realtime: bool,
     consent_accepted: bool,
+    reverify: bool,
     as_json: bool,
     check_config: bool,
 ) -> None:
@@ -120,7 +131,7 @@ def kiosk(
         return
     if not source:
         raise click.UsageError("missing --source")
-    _check_id_options(id_image, id_from_camera, id_source)
+    _check_id_options(id_image, id_from_camera, id_source, reverify)
     if not consent_accepted:
         raise click.UsageError("a check-in needs the guest's consent: add --consent-accepted once the guest accepted")
     if booking and (booking_from_camera or booking_source):
@@ -145,6 +156,7 @@ def kiosk(
             realtime=realtime,
             on_guidance=None if as_json else say,
             consent_accepted=consent_accepted,
+            reverify=reverify,
         )
     except EdgeError as exc:
         _fail(exc, as_json)
@@ -235,7 +247,7 @@ def screen(
     """
     from edge.screen import GuestScreen, create_screen_app, run_guest, serve
 
-    _check_id_options(id_image, id_from_camera, id_source)
+    _check_id_options(id_image, id_from_camera, id_source, reverify=False)
     settings = _settings(key_file=key_file)
     guest = GuestScreen()
     server = serve(create_screen_app(guest), port)

@@ -111,13 +111,16 @@ def run_checkin(
     screen: GuestScreenHooks | None = None,
     id_source: str | None = None,
     consent_accepted: bool = False,
+    reverify: bool = False,
 ) -> CheckinOutcome:
     """Check one guest in. Raises an :class:`~edge.errors.EdgeError` for anything but a decision.
 
     Without ``booking``, the booking QR code is read from ``booking_source``
     (default: ``source``, opened once for the QR and again for the face).
     Without ``id_image``, the ID portrait is read from the document the guest
-    holds up to ``id_source`` (default: ``source``), before the live capture.
+    holds up to ``id_source`` (default: ``source``), before the live capture;
+    with ``reverify`` there is none, and the service compares the live face
+    with the stay's stored template (a guest already checked in).
     ``on_guidance`` is told what to say to the guest while capturing;
     ``screen`` (the guest's screen) sees every frame, is told each step, asks
     the guest for consent once the session is open, and can stop the run.
@@ -153,13 +156,13 @@ def run_checkin(
     identity = load_identity(settings.key_file)
     backend = create_backend(settings.backend, **backend_options(settings))
     threshold = load_manifest().threshold(backend.model_id)
-    landmarks = LandmarkModel()
+    landmarks = LandmarkModel(settings.landmarks)
     passive = PassiveLiveness() if settings.passive_liveness else None
     client = ServiceClient(settings.service_url, timeout_s=settings.http_timeout_s)
     try:
         recipient = client.recipient_key(Suite.from_label(settings.suite))
         session = client.open_session(identity, code.reference)
-        evidence: dict[str, Any] = {"id_source": "image" if id_image is not None else "camera"}
+        evidence: dict[str, Any] = {"id_source": "stored" if reverify else "image" if id_image else "camera"}
         version = int(session.consent["version"]) if session.consent else None
         try:
             if screen is not None:
@@ -170,7 +173,9 @@ def run_checkin(
             evidence["consent_version"] = version
             if screen is not None:
                 screen.step("id", id_source=evidence["id_source"])
-            if id_image is not None:
+            if reverify:
+                id_template = None
+            elif id_image is not None:
                 id_template = id_template_from_image(backend, id_image, jitters=settings.id_jitters)
             else:
                 with opened(id_source or source) as document:

@@ -1,48 +1,61 @@
-"""Facial landmarks (dlib's 68 points) and what the kiosk measures from them.
+"""Facial landmarks and what the kiosk measures from them: head pose, open eyes, blinks, turns.
 
-The same 68-point model serves every backend: the quality gate reads head pose
-and whether the eyes are open from it, and the active liveness challenge reads
-blinks and head turns from it over time. Loaded (hash-checked, from the model
-manifest) when :class:`LandmarkModel` is built; about 2 ms per face. The dlib
-backend has dlib's own copy in memory already (face_recognition loads it) and
-uses that; any other backend runs the same model in NumPy
-(:mod:`edge.shape_predictor`), in half the memory and without loading dlib.
+The default model is MediaPipe's face landmark model (468 points, Apache-2.0,
+``mediapipe-face-landmark`` in the manifest), run by the LiteRT interpreter
+(``ai-edge-litert``) on a square crop around the detected face: the face's
+box made square about the eyes and mouth (:func:`~edge.backends.dlib_chip.predictor_box`),
+enlarged 1.5 times and turned so that the detector's eyes are level, as
+MediaPipe crops it from its own face detector. About 3 ms per face on one core.
+Both backends use it: the quality gate reads head pose and whether the eyes
+are open from it, and the active challenge reads blinks and head turns from it
+over time.
+
+dlib's 68-point model (``LETHE_KIOSK_LANDMARKS=dlib-68``, run in NumPy by
+:mod:`edge.shape_predictor`) stays for comparison only: it was trained on
+iBUG 300-W, whose licence excludes commercial use, so the default
+configuration never loads it.
 
 Conventions: ``yaw_deg`` is positive when the guest turns to *their* left
 (the nose moves towards the right of an unmirrored camera image; checked on
 recorded video). Yaw and pitch are estimated by fitting a generic 3-D face to
 six landmarks (``cv2.solvePnP``) with a focal length of one image width: coarse
-(frame-to-frame noise of several degrees for yaw and up to ±20° for pitch on a
-540p webcam video), so the gate uses generous limits and the turn challenge
+(frame-to-frame noise of several degrees for yaw and more for pitch on a 540p
+webcam video), so the gate uses generous limits and the turn challenge
 measures the change from the guest's own starting pose. The sign of pitch is
 not verified on data; only its magnitude is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from edge.backends import FaceBox
+from edge.backends.dlib_chip import predictor_box
 from edge.errors import ConfigurationError
 from edge.shape_predictor import ShapePredictor
 from edge.sources import Image
 from models import ModelError, model_path
 
 Points = npt.NDArray[np.float64]
-
-# dlib 68-point indices.
-JAW = slice(0, 17)
-RIGHT_EYE = slice(36, 42)  # the guest's right eye: the left one in the image
-LEFT_EYE = slice(42, 48)
-_POSE_POINTS = (30, 8, 36, 45, 48, 54)  # nose tip, chin, outer eye corners, mouth corners
-# A generic face in millimetre-like units, same order (x right, y up, z towards the camera).
+LANDMARK_MODELS = ("mediapipe-face-mesh", "dlib-68")
+MESH_INPUT = 192
+MESH_CROP_SCALE = 1.5  # MediaPipe's face_detection_front_detection_to_roi
+# The mesh's face-presence logit below which its fit is not trusted. Frontal and half-turned faces in the
+# test videos read 12-32; the fits that put a strongly turned face at 20 degrees, or flip its yaw's sign,
+# read 3 and less (ensemble clip frames 40-41, live.mov frames 122 and 159).
+MESH_MIN_PRESENCE = 5.0
+# A generic face in millimetre-like units (x right, y up, z towards the camera): nose tip, chin,
+# outer corner of the guest's right eye, of their left eye, right and left mouth corners.
 _MODEL_3D = np.array(
     [
         (0.0, 0.0, 0.0),
@@ -52,6 +65,31 @@ _MODEL_3D = np.array(
         (-150.0, -150.0, -125.0),
         (150.0, -150.0, -125.0),
     ]
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which landmarks of a model are which: six per eye (Soukupová and Čech's order) and the six pose points."""
+
+    right_eye: tuple[int, ...]  # the guest's right eye: the left one in the image
+    left_eye: tuple[int, ...]
+    pose: tuple[int, ...]  # in _MODEL_3D's order
+    closed_ear: float
+    """The EAR below which the eyes count as closed: each model draws the lids its own way."""
+
+
+# dlib: open eyes read 0.25-0.35.
+DLIB_68 = Layout(
+    right_eye=(36, 37, 38, 39, 40, 41), left_eye=(42, 43, 44, 45, 46, 47), pose=(30, 8, 36, 45, 48, 54), closed_ear=0.15
+)
+# MediaPipe's canonical face mesh (eye corners and lids, nose tip, chin, mouth corners): its lid points sit
+# closer together, open eyes read 0.19-0.25 on the test videos and portraits, and blinks 0.09-0.13.
+FACE_MESH = Layout(
+    right_eye=(33, 160, 158, 133, 153, 144),
+    left_eye=(263, 387, 385, 362, 380, 373),
+    pose=(1, 152, 33, 263, 61, 291),
+    closed_ear=0.11,
 )
 
 
@@ -70,20 +108,25 @@ class FaceGeometry:
     eye_aspect_ratio: float
     yaw_deg: float
     pitch_deg: float
+    eyes_closed: bool = False
+    trusted: bool = True
+    """False when the landmark model doubts its own fit (a face turned too far): not a frontal face."""
 
 
-def measure(points: Points, image_width: int, image_height: int) -> FaceGeometry:
-    """Inter-eye distance (between eye centres, px), mean EAR of both eyes, and head yaw and pitch."""
-    right_eye, left_eye = points[RIGHT_EYE], points[LEFT_EYE]
+def measure(
+    points: Points, layout: Layout, image_width: int, image_height: int, *, trusted: bool = True
+) -> FaceGeometry:
+    """Inter-eye distance (between eye centres, px), mean EAR of both eyes, head yaw and pitch, closed eyes."""
+    right_eye, left_eye = points[list(layout.right_eye)], points[list(layout.left_eye)]
     ear = (eye_aspect_ratio(right_eye) + eye_aspect_ratio(left_eye)) / 2
     inter_eye = float(np.linalg.norm(left_eye.mean(axis=0) - right_eye.mean(axis=0)))
-    yaw, pitch = head_pose(points, image_width, image_height)
-    return FaceGeometry(inter_eye, ear, yaw, pitch)
+    yaw, pitch = head_pose(points[list(layout.pose)], image_width, image_height)
+    return FaceGeometry(inter_eye, ear, yaw, pitch, ear < layout.closed_ear, trusted)
 
 
-def head_pose(points: Points, image_width: int, image_height: int) -> tuple[float, float]:
-    """(yaw, pitch) in degrees from a generic 3-D face fitted to six landmarks."""
-    image_points = np.ascontiguousarray(points[list(_POSE_POINTS)], dtype=np.float64)
+def head_pose(pose_points: Points, image_width: int, image_height: int) -> tuple[float, float]:
+    """(yaw, pitch) in degrees from a generic 3-D face fitted to the six pose landmarks."""
+    image_points = np.ascontiguousarray(pose_points, dtype=np.float64)
     focal = float(image_width)
     camera = np.array([[focal, 0, image_width / 2], [0, focal, image_height / 2], [0, 0, 1]], dtype=np.float64)
     ok, rvec, _ = cv2.solvePnP(_MODEL_3D, image_points, camera, np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE)
@@ -102,53 +145,119 @@ def head_pose(points: Points, image_width: int, image_height: int) -> tuple[floa
     return yaw, pitch
 
 
-# dlib's predictor was trained on the boxes of dlib's HOG detector: square, from the brows to the
-# chin. YuNet's boxes are taller (about 0.73 wide for 1 high, with the forehead), and the predictor
-# fitted to them puts the landmarks off the face (most frames then read as "not frontal"). A face
-# with five detector landmarks gets a HOG-like box instead: centred midway between the eyes' centre
-# and the mouth's, its side this share of the detector box's mean side. Fitted on 124 faces that
-# both detectors found (recorded videos and portraits in the test data): centre within 5% of the
-# side (median), side within 6%.
-HOG_BOX_SIDE = 0.9
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at a pipe for the duration and drop what arrives (native libraries write there).
+
+    A pipe rather than /dev/null: the kiosk opens no file for writing, not even
+    that one (tests/integration/test_kiosk_privacy.py).
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)  # a full pipe drops the rest instead of blocking
+    try:
+        os.dup2(write_end, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        for fd in (saved, read_end, write_end):
+            os.close(fd)
 
 
-def predictor_box(face: FaceBox) -> tuple[int, int, int, int]:
-    """``(left, top, right, bottom)`` of the box to give the 68-point predictor for ``face``."""
-    if face.points is None:  # a HOG box already
-        return face.left, face.top, face.right, face.bottom
-    points = np.asarray(face.points, dtype=np.float64)
-    centre = (points[:2].mean(axis=0) + points[3:5].mean(axis=0)) / 2
-    half = HOG_BOX_SIDE * (face.width + face.height) / 4
-    return (
-        round(centre[0] - half),
-        round(centre[1] - half),
-        round(centre[0] + half),
-        round(centre[1] + half),
-    )
+class _Predictor(Protocol):
+    layout: Layout
+
+    def fit(self, bgr: Image, face: FaceBox) -> tuple[Points, bool]:
+        """The landmarks, and whether the model trusts them."""
+        ...
 
 
-class LandmarkModel:
-    """dlib's 68-point shape predictor: dlib's own when the dlib backend has loaded it, else in NumPy."""
+class FaceMesh:
+    """MediaPipe's 468-point face landmark model in the LiteRT interpreter, on one thread."""
+
+    layout = FACE_MESH
+
+    def __init__(self) -> None:
+        try:
+            path = model_path("mediapipe-face-landmark")
+            from ai_edge_litert.interpreter import Interpreter
+        except ModelError as exc:
+            raise ConfigurationError(str(exc)) from None
+        except ImportError:
+            raise ConfigurationError("ai-edge-litert is not installed: pip install ai-edge-litert") from None
+        with _quiet_stderr():  # LiteRT announces its XNNPACK delegate (6x faster here than without) on stderr
+            self._interpreter: Any = Interpreter(model_path=str(path), num_threads=1)
+            self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        outputs = self._interpreter.get_output_details()
+        self._landmarks = next(o["index"] for o in outputs if o["shape"][-1] == 3 * 468)
+        self._presence = next(o["index"] for o in outputs if o["shape"][-1] == 1)
+
+    def crop_matrix(self, face: FaceBox) -> npt.NDArray[np.float64]:
+        """The 2×3 affine map from the image to the model's 192×192 input for ``face``."""
+        left, top, right, bottom = predictor_box(face)
+        centre = np.array([(left + right) / 2, (top + bottom) / 2])
+        side = MESH_CROP_SCALE * max(right - left, bottom - top)
+        angle = 0.0
+        if face.points is not None:  # level the detector's eyes (image-left eye, then the other)
+            (x0, y0), (x1, y1) = face.points[0], face.points[1]
+            angle = math.atan2(y1 - y0, x1 - x0)
+        scale = MESH_INPUT / side
+        cos, sin = math.cos(-angle) * scale, math.sin(-angle) * scale
+        rotation = np.array([[cos, -sin], [sin, cos]])
+        matrix = np.zeros((2, 3))
+        matrix[:, :2] = rotation
+        matrix[:, 2] = MESH_INPUT / 2 - rotation @ centre
+        return matrix
+
+    def fit(self, bgr: Image, face: FaceBox) -> tuple[Points, bool]:
+        """The 468 landmarks of ``face`` in ``bgr`` (full-resolution pixels), (468, 2), and whether to trust them."""
+        matrix = self.crop_matrix(face)
+        crop = cv2.warpAffine(bgr, matrix, (MESH_INPUT, MESH_INPUT), flags=cv2.INTER_LINEAR)
+        tensor = (crop[:, :, ::-1].astype(np.float32) / 255.0)[np.newaxis]
+        self._interpreter.set_tensor(self._input, np.ascontiguousarray(tensor))
+        self._interpreter.invoke()
+        mesh = self._interpreter.get_tensor(self._landmarks).reshape(-1, 3)[:, :2].astype(np.float64)
+        inverse = cv2.invertAffineTransform(matrix)
+        presence = float(self._interpreter.get_tensor(self._presence).ravel()[0])
+        return cast(Points, mesh @ inverse[:, :2].T + inverse[:, 2]), presence >= MESH_MIN_PRESENCE
+
+
+class Dlib68:
+    """dlib's 68-point shape predictor in NumPy: for comparison only (its licence excludes commercial use)."""
+
+    layout = DLIB_68
 
     def __init__(self) -> None:
         try:
             path = model_path("dlib-shape-predictor-68")
         except ModelError as exc:
             raise ConfigurationError(str(exc)) from None
-        # The dlib backend's face_recognition has already loaded this very file (hash-checked by the
-        # backend too): share it rather than hold a second copy. Without it, dlib is never imported.
-        self._dlib: Any = sys.modules.get("dlib")
-        self._predictor: Any = getattr(sys.modules.get("face_recognition.api"), "pose_predictor_68_point", None)
-        self._numpy = ShapePredictor.from_dlib(path) if self._predictor is None else None
+        self._predictor = ShapePredictor.from_dlib(path)
+
+    def fit(self, bgr: Image, face: FaceBox) -> tuple[Points, bool]:
+        return self._predictor.points(bgr, predictor_box(face)), True
+
+
+class LandmarkModel:
+    """The landmark model the kiosk measures faces with (``LETHE_KIOSK_LANDMARKS``)."""
+
+    def __init__(self, name: str = "mediapipe-face-mesh") -> None:
+        if name not in LANDMARK_MODELS:
+            raise ConfigurationError(f"unknown landmark model {name!r}; known: {', '.join(LANDMARK_MODELS)}")
+        self.name = name
+        self._model: _Predictor = FaceMesh() if name == "mediapipe-face-mesh" else Dlib68()
+
+    @property
+    def layout(self) -> Layout:
+        return self._model.layout
 
     def points(self, bgr: Image, face: FaceBox) -> Points:
-        """The 68 landmarks of ``face`` in ``bgr`` (full-resolution pixels, rounded), shape (68, 2)."""
-        if self._numpy is not None:
-            return self._numpy.points(bgr, predictor_box(face))
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        shape = self._predictor(rgb, self._dlib.rectangle(*predictor_box(face)))
-        return cast(Points, np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64))
+        """The landmarks of ``face`` in ``bgr`` (full-resolution pixels), shape (N, 2)."""
+        return self._model.fit(bgr, face)[0]
 
     def geometry(self, bgr: Image, face: FaceBox) -> FaceGeometry:
         height, width = bgr.shape[:2]
-        return measure(self.points(bgr, face), width, height)
+        points, trusted = self._model.fit(bgr, face)
+        return measure(points, self.layout, width, height, trusted=trusted)

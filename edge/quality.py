@@ -4,7 +4,9 @@ The gate measures, in the spirit of ISO/IEC 29794-5, for the one face in a
 frame: the number of faces, the inter-eye distance and face width in
 full-resolution pixels, sharpness (variance of the Laplacian of the grey face
 crop), exposure (mean grey level) and contrast (its standard deviation), head
-yaw and pitch and the eye aspect ratio from the 68 landmarks. A refused frame
+yaw and pitch and whether the eyes are open from the face landmarks
+(:mod:`edge.landmarks`); a face whose landmark fit the model doubts counts
+as not frontal. A refused frame
 carries a reason code; :data:`GUIDANCE` turns it into what the guest is told.
 """
 
@@ -34,7 +36,6 @@ GUIDANCE = {
 MIN_BRIGHTNESS = 40.0
 MAX_BRIGHTNESS = 220.0
 MIN_CONTRAST = 12.0
-MIN_EYE_ASPECT_RATIO = 0.15
 
 
 @dataclass(frozen=True)
@@ -131,9 +132,9 @@ class QualityGate:
             return "too-bright"
         if q.contrast < MIN_CONTRAST:
             return "low-contrast"
-        if g is not None and max(abs(g.yaw_deg), abs(g.pitch_deg)) > self.max_pose_deg:
+        if g is not None and (not g.trusted or max(abs(g.yaw_deg), abs(g.pitch_deg)) > self.max_pose_deg):
             return "not-frontal"
-        if g is not None and g.eye_aspect_ratio < MIN_EYE_ASPECT_RATIO:
+        if g is not None and g.eyes_closed:
             return "eyes-closed"
         if q.sharpness < self.min_sharpness:
             return "too-blurry"

@@ -25,8 +25,15 @@ class KioskSettings(BaseModel):
     service_url: str = Field(default="http://127.0.0.1:8080", description="base URL of the verification service")
     key_file: Path = Field(default_factory=default_key_file, description="the kiosk's identity (0600)")
     backend: Literal["dlib", "onnx"] = Field(default="dlib", description="face detection and embedding backend")
-    onnx_embedder: Literal["sface-2021dec", "mobilefacenet-112"] = Field(
-        default="sface-2021dec", description="embedder of the onnx backend (a model id in the manifest)"
+    onnx_embedder: Literal["dlib-resnet-v1", "mobilefacenet-112"] = Field(
+        default="dlib-resnet-v1",
+        description="embedder of the onnx backend: dlib's ResNet converted to ONNX, or mobilefacenet-112 "
+        "(a test stand-in without a licence)",
+    )
+    landmarks: Literal["mediapipe-face-mesh", "dlib-68"] = Field(
+        default="mediapipe-face-mesh",
+        description="landmarks for pose, open eyes and the challenge: MediaPipe's face mesh (Apache-2.0), or "
+        "dlib's 68 points (for comparison only: their licence excludes commercial use)",
     )
     onnx_threads: int = Field(default=1, ge=1, le=64, description="onnxruntime and OpenCV threads (onnx backend)")
     suite: Literal["mlkem768-x25519", "x25519"] = Field(default="mlkem768-x25519", description="HPKE KEM")

@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.errors import ConfigurationError
+from models.dlib_format import DlibFormatError, DlibStream
 
 Points = npt.NDArray[np.float64]
 Offsets = npt.NDArray[np.int64]
@@ -88,29 +89,6 @@ def _float32s(buf: Bytes, at: Offsets) -> tuple[Floats, Offsets]:
     signed = np.where(head & 0x80, -mantissa, mantissa).astype(np.float32)
     values = np.ldexp(signed, np.where(exponent_head & 0x80, -exponent, exponent))
     return cast(Floats, values), exponent_at + 2
-
-
-class _Stream:
-    """dlib's integers and floats read one after another, for the small parts of the file."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self.at = 0
-
-    def next_int(self) -> int:
-        head = self._data[self.at]
-        size = head & 0x0F
-        value = int.from_bytes(self._data[self.at + 1 : self.at + 1 + size], "little")
-        self.at += 1 + size
-        return -value if head & 0x80 else value
-
-    def next_float(self) -> float:
-        mantissa = self.next_int()
-        return float(np.ldexp(float(mantissa), self.next_int()))
-
-    def expect(self, value: int, what: str) -> None:
-        if (found := self.next_int()) != value:
-            raise _format_error(f"{what} is {found}, expected {value}")
 
 
 def _find_all(f: int, size: int, marker: bytes) -> Offsets:
@@ -211,10 +189,11 @@ class ShapePredictor:
         with path.open("rb") as file:
             f = file.fileno()
             size = os.fstat(f).st_size
-            start = _Stream(os.pread(f, 2, 0))
-            start.expect(1, "the format version")
+            start = DlibStream(os.pread(f, 2, 0))
+            if (version := start.next_int()) != 1:
+                raise _format_error(f"the format version is {version}, expected 1")
             # A matrix starts with its size (-rows, -1 column); every shape matrix has the mean shape's.
-            stream = _Stream(os.pread(f, 16, start.at))
+            stream = DlibStream(os.pread(f, 16, start.at))
             rows, columns = -stream.next_int(), -stream.next_int()
             at = _find_all(f, size, os.pread(f, stream.at, start.at))
             if at.size < 2 or at[0] != start.at or columns != 1:
@@ -224,6 +203,8 @@ class ShapePredictor:
                 return _assemble(f, size, initial.reshape(-1, 2), leaves, scales, at, ends)
             except IndexError:
                 raise _format_error("values run past the end of the file") from None
+            except DlibFormatError as exc:
+                raise _format_error(str(exc)) from None
 
     def points(self, bgr: npt.NDArray[np.uint8], box: tuple[int, int, int, int]) -> Points:
         """The landmarks (N, 2) of the face in ``box`` (left, top, right, bottom) of ``bgr``, in whole pixels.
@@ -286,7 +267,7 @@ def _assemble(
     buf = np.frombuffer(b"".join(gaps) + _PAD, np.uint8)
     gap_ends = np.cumsum([len(g) for g in gaps])
     pos = np.concatenate([[0], gap_ends[:-1]]).astype(np.int64)
-    head = _Stream(gaps[0])
+    head = DlibStream(gaps[0])
     levels, trees = head.next_int(), head.next_int()
     if levels * trees != pos.size:
         raise _format_error(f"{pos.size} trees, not {levels} levels of {trees}")
@@ -307,7 +288,7 @@ def _assemble(
     count, pos = _ints(buf, pos)
     if (count != per_tree).any() or (pos != gap_ends).any():
         raise _format_error("splits that do not end where the leaves begin")
-    tail = _Stream(os.pread(f, size - int(ends[-1]), int(ends[-1])))
+    tail = DlibStream(os.pread(f, size - int(ends[-1]), int(ends[-1])))
     tail.expect(levels, "the number of anchor lists")
     anchors = [[tail.next_int() for _ in range(tail.next_int())] for _ in range(levels)]
     tail.expect(levels, "the number of delta lists")

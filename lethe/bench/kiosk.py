@@ -2,7 +2,7 @@
 
 Each backend is measured in its own child process pinned to one CPU (so peak
 RSS is that backend's alone and threads cannot spread): the child loads the
-backend, the 68-point landmark model and the passive liveness models, then
+backend, the landmark model (MediaPipe's face mesh) and the passive liveness models, then
 
 * latency: frame → detection → landmarks → quality gate → passive liveness →
   template, on every frame whose face passes the gate (median and p95);
@@ -268,8 +268,8 @@ def kiosk(
     Wall-clock numbers, and the same per CPU second (``*_cpu``), which on a shared
     machine show what one free core would do; ``cpu_share_during_run`` says how
     much of the core the process actually got. The onnx backend's embedder is
-    LETHE_KIOSK_ONNX_EMBEDDER (sface-2021dec unless set; mobilefacenet-112 is the
-    one in the test-data mirror).
+    LETHE_KIOSK_ONNX_EMBEDDER (dlib-resnet-v1, dlib's ResNet in ONNX, unless set;
+    mobilefacenet-112 is the test stand-in).
 
     Before each backend the environment's shared libraries are dropped from the
     page cache (clean pages only), so peak RSS is measured as a kiosk after boot

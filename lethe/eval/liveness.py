@@ -45,6 +45,13 @@ def _grouped(specs: tuple[str, ...]) -> dict[str, list[Path]]:
     help="P(live) at or above which a presentation is bona fide.",
 )
 @click.option("--upsample", type=click.IntRange(0, 2), default=0, show_default=True, help="HOG upsampling.")
+@click.option(
+    "--landmarks",
+    type=click.Choice(["mediapipe-face-mesh", "dlib-68"]),
+    default="mediapipe-face-mesh",
+    show_default=True,
+    help="Video: the landmark model the active challenges are checked with (dlib-68 for comparison only).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def liveness(
     live_dirs: tuple[str, ...],
@@ -53,6 +60,7 @@ def liveness(
     label: str | None,
     threshold: float,
     upsample: int,
+    landmarks: str,
     as_json: bool,
 ) -> None:
     """Passive liveness (MiniFASNet V2 + V1SE) as ISO/IEC 30107-3 reports it.
@@ -62,7 +70,10 @@ def liveness(
     attack type and as the worst type's; BPCER over all bona fide images; faces
     not found are counted apart. Video: every frame with exactly one face (as the
     kiosk uses them) is a presentation; the
-    decision is "live" when the median P(live) over frames reaches the threshold.
+    decision is "live" when the median P(live) over frames reaches the threshold;
+    each active challenge (blink, turn left, turn right) is also run over the
+    video's frames with the --landmarks model, and the frame where it would pass
+    is reported (on an attack, a challenge it would pass had it been drawn).
     Exit status 0, or 1 when a --video decision contradicts its --label.
     """
     if video is not None and (live_dirs or attack_dirs):
@@ -73,10 +84,11 @@ def liveness(
         raise click.UsageError("give --live and --attack folders, or --video with --label")
     from edge.backends import create_backend
     from edge.errors import EdgeError
+    from edge.landmarks import LandmarkModel
     from edge.liveness import PassiveLiveness
     from edge.quality import Detector
     from edge.settings import KioskSettings
-    from lethe.eval.pad import report, score_group, score_video, video_report
+    from lethe.eval.pad import challenges_on_video, report, score_group, score_video, video_report
 
     try:
         backend = create_backend("dlib")
@@ -85,6 +97,8 @@ def liveness(
         if video is not None:
             assert label is not None
             result = video_report(score_video(video, detect, passive), label, threshold)
+            result["landmarks"] = landmarks
+            result["challenges"] = challenges_on_video(video, detect, LandmarkModel(landmarks))
         else:
             live = [score_group(name, paths, detect, passive) for name, paths in _grouped(live_dirs).items()]
             attacks = [score_group(name, paths, detect, passive) for name, paths in _grouped(attack_dirs).items()]
@@ -108,7 +122,12 @@ def _text(result: dict[str, Any]) -> str:
         return (
             f"{result['video']}: {result['decision']} (median P(live) {result['median_score']}, "
             f"{result['frames_scored']} frames scored, {result['no_face']} without a face; label {result['label']})\n"
-            f"  APCER {_pct(result['apcer'])}  BPCER {_pct(result['bpcer'])}"
+            f"  APCER {_pct(result['apcer'])}  BPCER {_pct(result['bpcer'])}\n"
+            f"  challenges ({result['landmarks']}): "
+            + ", ".join(
+                f"{name} {'passes at frame ' + str(at) if at is not None else 'never passes'}"
+                for name, at in result["challenges"].items()
+            )
         )
     lines = [f"threshold {result['threshold']}"]
     for name, row in result["attack_types"].items():

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.backends import FaceBox
+from edge.challenge import CHALLENGES, ChallengeDetector, Observation
+from edge.landmarks import LandmarkModel
 from edge.liveness import DEFAULT_THRESHOLD, PassiveEvidence, PassiveLiveness
 from edge.quality import Detector
 from edge.sources import IMAGE_SUFFIXES, Frame, VideoFileSource, read_image
@@ -146,3 +148,28 @@ def video_report(scored: Scored, label: str, threshold: float = DEFAULT_THRESHOL
         "apcer": _rate(accepted, frames) if label == "attack" else None,
         "bpcer": _rate(frames - accepted, frames) if label == "live" else None,
     }
+
+
+def challenges_on_video(path: Path, detect: Detector, landmarks: LandmarkModel) -> dict[str, int | None]:
+    """The frame at which each active challenge would pass on ``path``, or None (never).
+
+    Every frame with exactly one face is measured as the kiosk measures it and
+    fed to one :class:`~edge.challenge.ChallengeDetector` per challenge. On an
+    attack, any frame number is a challenge the attack would have passed had
+    the service drawn it.
+    """
+    detectors = {name: ChallengeDetector(name) for name in CHALLENGES if name != "none"}
+    passed: dict[str, int | None] = dict.fromkeys(detectors)
+    with VideoFileSource(path) as source:
+        for frame in source.frames():
+            faces = detect(frame.image)
+            if len(faces) != 1:
+                continue
+            geometry = landmarks.geometry(frame.image, faces[0])
+            if not geometry.trusted:
+                continue
+            observation = Observation(frame.index, geometry.eye_aspect_ratio, geometry.yaw_deg)
+            for name, detector in detectors.items():
+                if passed[name] is None and detector.observe(observation):
+                    passed[name] = frame.index
+    return passed

@@ -67,8 +67,8 @@ _backend_options = [
     click.option("--backend", type=click.Choice(BACKENDS), default="dlib", show_default=True, help="Face backend."),
     click.option(
         "--embedder",
-        help="ONNX embedder model id: sface-2021dec or mobilefacenet-112 (default: LETHE_KIOSK_ONNX_EMBEDDER, "
-        "else sface-2021dec).",
+        help="ONNX embedder model id: dlib-resnet-v1 or mobilefacenet-112 (default: LETHE_KIOSK_ONNX_EMBEDDER, "
+        "else dlib-resnet-v1).",
     ),
     click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="onnxruntime threads."),
     click.option(

@@ -17,15 +17,17 @@ import numpy as np
 import pytest
 
 from edge.backends import Embedder, FaceBox, create_backend
+from edge.backends.dlib_chip import HOG_BOX_SIDE, predictor_box
 from edge.challenge import ChallengeDetector, Observation
-from edge.landmarks import HOG_BOX_SIDE, LandmarkModel, eye_aspect_ratio, predictor_box
+from edge.landmarks import LandmarkModel, eye_aspect_ratio
 from edge.quality import Detector
 from edge.sources import VideoFileSource, read_image
 
 
-@pytest.fixture(scope="module")
-def landmarks(data_mirror: Path) -> LandmarkModel:
-    return LandmarkModel()
+@pytest.fixture(scope="module", params=["mediapipe-face-mesh", "dlib-68"])
+def landmarks(data_mirror: Path, request: pytest.FixtureRequest) -> LandmarkModel:
+    """The default model, and dlib's 68 points (the model it replaced) to show the challenge is as strong."""
+    return LandmarkModel(request.param)
 
 
 def observations(video: Path, backend: Embedder, landmarks: LandmarkModel) -> list[Observation]:
@@ -62,7 +64,8 @@ def test_landmarks_measure_a_frontal_face(testdata: Path, dlib_backend: Embedder
     image = read_image(testdata / "faces/face_recognition/misc/obama.jpg")
     (face,) = Detector(dlib_backend, max_width=640, upsample=0)(image)
     g = landmarks.geometry(image, face)
-    assert 0.2 < g.eye_aspect_ratio < 0.45
+    assert not g.eyes_closed
+    assert landmarks.layout.closed_ear * 1.3 < g.eye_aspect_ratio < landmarks.layout.closed_ear * 3
     assert 0.25 * face.width < g.inter_eye_px < 0.6 * face.width
     assert abs(g.yaw_deg) < 20
 
@@ -78,14 +81,17 @@ def test_turns_are_signed_as_the_guest_sees_them(live: list[Observation]) -> Non
     start = float(np.median([o.yaw_deg for o in live[:5]]))
     turned = [o.yaw_deg for o in live if 100 <= o.index <= 127]
     assert start > 5  # slightly to their left at first
-    assert max(turned) < start - 30  # then clearly to their right
+    # Then clearly to their right. Both models misread the odd strongly turned frame (the face mesh once
+    # by 80° at frame 122): the turn challenge needs consecutive frames, and this test the bulk of them.
+    assert np.median(turned) < start - 30
+    assert sum(yaw < start - 15 for yaw in turned) >= 0.8 * len(turned)
 
 
-def test_blink_is_seen_in_the_live_video(live: list[Observation]) -> None:
+def test_blink_is_seen_in_the_live_video(live: list[Observation], landmarks: LandmarkModel) -> None:
     passed, at = run("blink", live)
     assert passed
     assert at is not None
-    closed = [o for o in live if o.index < at and o.eye_aspect_ratio < 0.16]
+    closed = [o for o in live if o.index < at and o.eye_aspect_ratio < landmarks.layout.closed_ear + 0.01]
     assert closed  # a real low-EAR frame came before the pass
 
 

@@ -10,24 +10,23 @@ good with these), and every challenge passes or fails on the same frame.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edge.backends import create_backend
+from edge.backends.dlib_chip import predictor_box
 from edge.challenge import ChallengeDetector, Observation
 from edge.errors import ConfigurationError
-from edge.landmarks import measure, predictor_box
+from edge.landmarks import DLIB_68, measure
 from edge.quality import Detector, QualityGate
 from edge.settings import KioskSettings
 from edge.shape_predictor import ShapePredictor
 from edge.sources import VideoFileSource
 from lethe.bench.kiosk import to_640x480
 from models import model_path
+from tests.edge.fresh_python import check_in_fresh_python
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +80,7 @@ def test_landmarks_and_the_gate_agree_with_dlib_on_recorded_video(
             worst = max(worst, float(np.abs(ours - theirs).max()))
             verdicts = []
             for name, points in (("dlib", theirs), ("numpy", ours)):
-                geometry = measure(points, image.shape[1], image.shape[0])
+                geometry = measure(points, DLIB_68, image.shape[1], image.shape[0])
                 verdicts.append(gate.assess(image, found, geometry).reason)
                 seen[name].append(Observation(frame.index, geometry.eye_aspect_ratio, geometry.yaw_deg))
             differ += verdicts[0] != verdicts[1]
@@ -110,14 +109,13 @@ def test_a_file_that_is_not_the_model_is_refused(model_file: Path, tmp_path: Pat
 
 
 def test_the_onnx_kiosk_never_loads_dlib(data_mirror: Path) -> None:
+    """Not even with its default embedder, dlib's ResNet in ONNX (its 5-point landmarks run in NumPy)."""
     check = (
         "import sys\n"
         "from edge.backends import create_backend\n"
         "from edge.landmarks import LandmarkModel\n"
-        "create_backend('onnx', embedder='mobilefacenet-112', threads=1)\n"
+        "create_backend('onnx', threads=1)\n"
         "LandmarkModel()\n"
         "assert 'dlib' not in sys.modules and 'face_recognition' not in sys.modules, sorted(sys.modules)\n"
     )
-    env = os.environ | {"LETHE_DATA_MIRROR": str(data_mirror)}
-    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    check_in_fresh_python(check, data_mirror)

@@ -75,7 +75,11 @@ def test_a_kiosk_run_writes_nothing_logs_no_biometrics_and_talks_only_to_the_ser
     key_folder = deployment.instance / "kiosk"
     key_before = tree(key_folder)
     audit_file = tmp_path / "audit.json"
-    env = deployment.env | {"HOME": str(home), "TMPDIR": str(tmp), "LETHE_KIOSK_SERVICE_URL": deployment.url}
+    # The models were installed before (as a kiosk's are, at setup): the run itself may write nothing.
+    from models.registry import default_cache_dir
+
+    models = {"LETHE_MODEL_DIR": str(default_cache_dir())}
+    env = deployment.env | models | {"HOME": str(home), "TMPDIR": str(tmp), "LETHE_KIOSK_SERVICE_URL": deployment.url}
     done = subprocess.run(
         [
             sys.executable, "-c", WATCHER, str(audit_file),

