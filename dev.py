@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -29,6 +30,9 @@ FACE_RECOGNITION = "face-recognition==1.3.0"
 # Debian packages the tests need: the staff panel's and the guest screen's tests drive the system
 # Chromium through chromedriver, and the Simplified Chinese text needs a CJK font.
 DEBIAN_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk")
+# npm packages the browser tests need (axe-core, for the accessibility check), pinned by their lock file,
+# installed into .venv/node with the machine's npm.
+NODE_PACKAGES = ROOT / "tests" / "axe"
 
 
 def run(*args: str | Path, **kwargs: object) -> None:
@@ -53,9 +57,23 @@ def system_packages() -> None:
     run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, env=dict(os.environ) | apt)
 
 
+def node_packages() -> None:
+    """Install the pinned npm packages (``tests/axe``) into ``.venv/node`` with ``npm ci`` (integrity-checked)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        print("npm is missing: the accessibility checks of the browser tests need it (Debian: apt-get install npm)")
+        return
+    target = VENV / "node"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy2(NODE_PACKAGES / name, target / name)
+    run(npm, "ci", "--prefix", target, "--no-audit", "--no-fund", "--ignore-scripts")
+
+
 def setup() -> None:
     system_packages()
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + Path(__file__).read_bytes()).hexdigest()
+    lock = (NODE_PACKAGES / "package-lock.json").read_bytes()
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + Path(__file__).read_bytes() + lock).hexdigest()
     if STAMP.is_file() and STAMP.read_text() == wanted:
         return
     if not (BIN / "python").exists():
@@ -65,6 +83,7 @@ def setup() -> None:
     run(*pip, "install", "--upgrade", "pip")
     run(*pip, "install", "-e", ".[test]")
     run(*pip, "install", "--no-deps", FACE_RECOGNITION)
+    node_packages()
     STAMP.write_text(wanted)
 
 

@@ -85,9 +85,10 @@ class Verification:
     score: float | None = None
     threshold: float | None = None
     problem: LetheError | None = None
+    first_name: str | None = None  # accepted only: for the signing kiosk's welcome
 
     def as_json(self) -> dict[str, object]:
-        return {
+        answer: dict[str, object] = {
             "session": self.session_id,
             "decision": self.decision,
             "reason": self.reason,
@@ -95,6 +96,15 @@ class Verification:
             "score": self.score,
             "threshold": self.threshold,
         }
+        if self.first_name is not None:
+            answer["first_name"] = self.first_name
+        return answer
+
+
+def first_name(guest_name: str) -> str:
+    """The name the kiosk's welcome uses: the first word of the reservation's name (all of it when one word)."""
+    words = guest_name.split()
+    return words[0] if words else guest_name
 
 
 def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.datetime, ttl_s: int) -> CheckinSession:
@@ -185,6 +195,7 @@ def verify(
                 match.model_id,
                 match.score,
                 match.threshold,
+                first_name=first_name(read.guest_name) if match.is_match else None,
             )
             if match.is_match:
                 record_id = str(uuid.uuid4())
@@ -223,6 +234,7 @@ _READ = (
         CheckinSession.challenge,
         CheckinSession.consent,
         Stay.status.label("stay_status"),
+        Stay.guest_name,
         Stay.locked_at,
         Stay.unlocked_at,
         Stay.secret_fingerprint,

@@ -40,9 +40,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+LOGO_TYPES = ("image/png", "image/jpeg", "image/webp", "image/svg+xml")
+MAX_LOGO_BYTES = 64 * 1024
+
+
+class Logo(_Section):
+    """The hotel's logo for the guest's screen: an image of at most 64 KiB, base64."""
+
+    media_type: Literal["image/png", "image/jpeg", "image/webp", "image/svg+xml"]
+    data: str = Field(max_length=(MAX_LOGO_BYTES * 4 + 2) // 3 + 4)
+
+
 class General(_Section):
+    """The hotel: its name and time zone, and how the guest's screen presents it (accent colour, logo)."""
+
     name: str = Field(default="Lethe demo hotel", min_length=1, max_length=120)
     timezone: str = "UTC"
+    accent_colour: str = Field(default="#0f5f5a", pattern=r"^#[0-9a-fA-F]{6}$")
+    logo: Logo | None = None
 
     @field_validator("timezone")
     @classmethod

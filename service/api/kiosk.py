@@ -205,6 +205,46 @@ def record_consent(session_id: str) -> Response:
     return answer
 
 
+class StatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: Literal["ready", "out-of-order"] = Field(description="whether the kiosk can serve guests")
+    error: str | None = Field(
+        default=None, pattern=r"^[a-z0-9-]{1,64}$", description="the error code that puts it out of order"
+    )
+
+
+@bp.post("/kiosks/status")
+def kiosk_status() -> Response:
+    """The kiosk reports its state (signed); the answer is what its guest screen shows of the property.
+
+    Staff see the last report on the Kiosks page (last seen, state, last error code).
+    """
+    svc = service()
+    with svc.db.transaction() as session:
+        kiosk = _signed_kiosk(session)
+        body = json_body(StatusBody)
+        kiosks.record_state(kiosk, state=body.state, error=body.error, now=svc.now())
+        general = prop.load(session, prop.General)
+        answer = jsonify(
+            kiosk_id=kiosk.id,
+            name=kiosk.name,
+            state=kiosk.state,
+            property={
+                "name": general.name,
+                "accent_colour": general.accent_colour,
+                "logo": general.logo.model_dump() if general.logo else None,
+            },
+            receipt={"key_id": svc.keyring.receipt_key.public_key().key_id.hex(), "page_url": receipt_page_url()},
+        )
+    return answer
+
+
+def receipt_page_url() -> str:
+    """Where guests' phones open receipts: ``LETHE_PUBLIC_URL`` + ``/receipt``, else this request's host."""
+    base = service().settings.public_url or request.host_url
+    return base.rstrip("/") + "/receipt"
+
+
 @bp.post("/checkout")
 def checkout() -> Response:
     """Check out at the kiosk: the guest shows the booking QR; the answer is the signed deletion receipt."""

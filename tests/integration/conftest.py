@@ -197,7 +197,7 @@ class ScreenRun:
         raise AssertionError(f"the guest screen did not reach {screen!r} in {timeout} s")
 
     def choose(self, action: str) -> tuple[str, str]:
-        """Press ``consent`` or ``front-desk`` as the page would; return the process's stdout and stderr."""
+        """Press ``answer/accept`` or ``front-desk`` as the page would; return the process's stdout and stderr."""
         assert requests.post(f"{self.url}/{action}", timeout=5).json() == {"ok": True}
         out, err = self.process.communicate(timeout=120)
         return out, err

@@ -185,6 +185,6 @@ def test_screen_command_end_to_end(deployment: Deployment, testdata: Path, tmp_p
     """``lethe kiosk screen`` as the process a kiosk runs, driven over HTTP as the page would."""
     with screen_command(deployment, testdata, deployment.reservation()["booking_code"], tmp_path) as run:
         run.wait_for("consent")
-        out, err = run.choose("consent")
+        out, err = run.choose("answer/accept")
     assert run.process.returncode == 0, err
     assert "result: accepted" in out
