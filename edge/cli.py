@@ -222,6 +222,13 @@ def register(service_url: str, code: str, key_file: Path | None) -> None:
     help="A kiosk that cannot work shows 'out of order' and retries this many seconds, then exits with the "
     "error's status [default: retry until it works].",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["check-in", "check-out"]),
+    default="check-in",
+    show_default=True,
+    help="The flow the attract screen starts in (the guest can switch; check-out for an express-checkout kiosk).",
+)
 @click.option("--key-file", type=click.Path(path_type=Path), help="Kiosk identity file [LETHE_KIOSK_KEY_FILE].")
 @click.option("--realtime", is_flag=True, help="Read a video file at its own frame rate.")
 def screen(
@@ -233,6 +240,7 @@ def screen(
     port: int,
     result_seconds: float,
     retry_for_s: float | None,
+    mode: str,
     key_file: Path | None,
     realtime: bool,
 ) -> None:
@@ -255,7 +263,7 @@ def screen(
     _check_id_options(id_image, id_from_camera, id_source)
     settings = _settings(key_file=key_file)
     _configure_logging(settings.log_level)
-    guest = GuestScreen()
+    guest = GuestScreen(mode=mode)
     server = serve(create_screen_app(guest), port)
     click.echo(f"guest screen on http://127.0.0.1:{server.server_port}/", err=True)
     try:

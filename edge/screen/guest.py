@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import logging
 import math
 import random
@@ -217,12 +218,19 @@ def check_out(run: GuestRun) -> ExitStatus:
         client.close()
     page = run.ready.status.get("receipt", {}).get("page_url") or f"{run.settings.service_url.rstrip('/')}/receipt"
     link = f"{page}#{receipt_fragment(receipt)}"
-    run.screen.receipt_qr_svg = segno.make(link, error="l").svg_inline(scale=1, border=4)
+    run.screen.receipt_qr_svg = qr_svg(link)
     claims = receipt["claims"]
     run.screen.finish(
         "checked-out", receipt_key_id=receipt["key_id"], deleted=claims["deleted"], deleted_at=claims["deleted_at"]
     )
     return ExitStatus.ACCEPTED
+
+
+def qr_svg(text: str) -> str:
+    """``text`` as a standalone SVG QR code that scales to any size (a viewBox, no fixed size)."""
+    out = io.BytesIO()
+    segno.make(text, error="l").save(out, kind="svg", xmldecl=False, omitsize=True, border=4)
+    return out.getvalue().decode()
 
 
 FLOWS: dict[str, Callable[[GuestRun], ExitStatus]] = {"check-in": check_in, "check-out": check_out}

@@ -39,10 +39,12 @@ ACCEPT = "accept"
 class GuestScreen:
     """The state the page shows, the guest's answers, and the hooks a check-in run reports to."""
 
-    def __init__(self, *, consent_timeout_s: float = CONSENT_TIMEOUT_S) -> None:
+    def __init__(self, *, consent_timeout_s: float = CONSENT_TIMEOUT_S, mode: str = MODES[0]) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
         self._changed = threading.Condition()
         self._version = 0
-        self._state: dict[str, Any] = {"screen": "starting", "mode": MODES[0]}
+        self._state: dict[str, Any] = {"screen": "starting", "mode": mode}
         self._preview: Image | None = None
         self._preview_seq = 0
         self._options: frozenset[str] = frozenset()
@@ -57,7 +59,7 @@ class GuestScreen:
 
     def _update(self, **changes: Any) -> None:
         with self._changed:
-            self._state |= changes
+            self._state = self._state | changes
             self._version += 1
             self._changed.notify_all()
 
@@ -66,7 +68,7 @@ class GuestScreen:
         """Show ``screen``; each step shows only frames from its own source, and no earlier guidance."""
         with self._changed:
             self._preview = None
-        self._update(screen=screen, guidance=None, **details)
+        self._update(**({"screen": screen, "guidance": None, "options": []} | details))
 
     def show_frame(self, image: Image) -> None:
         height, width = image.shape[:2]
@@ -141,7 +143,7 @@ class GuestScreen:
         with self._changed:
             self._preview = None
         self.result_at = time.monotonic()
-        self._update(screen=screen, guidance=None, consent=None, options=[], **details)
+        self._update(**({"screen": screen, "guidance": None, "consent": None, "options": []} | details))
         self.finished.set()
 
     def close(self) -> None:

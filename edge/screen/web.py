@@ -80,14 +80,17 @@ def create_screen_app(screen: GuestScreen) -> Flask:
     @app.get("/preview.mjpg")
     def preview_stream() -> Response:
         def stream() -> Iterator[bytes]:
+            # Each frame is followed by the next part's boundary and headers: a browser shows a part
+            # only once the next one has begun, so the guest sees each frame as soon as it is sent.
+            part = b"\r\n--%s\r\nContent-Type: image/jpeg\r\n\r\n" % BOUNDARY
+            yield part
             seen = -1
             while not screen.closed:
                 frame = screen.preview_jpeg(seen, timeout_s=KEEPALIVE_S)
                 if frame is None:
                     continue
                 seen, data = frame
-                head = b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % (BOUNDARY, len(data))
-                yield head + data + b"\r\n"
+                yield data + part
 
         return Response(stream(), mimetype=f"multipart/x-mixed-replace; boundary={BOUNDARY.decode()}")
 

@@ -40,7 +40,9 @@ function words(s) {
       if (s.guidance) return [t(s.guidance), ""];
       return [s.challenge && s.challenge !== "none" ? t(`do-${s.challenge}`) : t("face"), ""];
     case "accepted":
-      return [s.first_name ? t("accepted", {name: s.first_name}) : t("accepted-anonymous"), t("accepted-detail")];
+      // A name is never broken at its hyphen (Lin-Manuel).
+      return [s.first_name ? t("accepted", {name: s.first_name.replace(/-/g, "\u2011")}) : t("accepted-anonymous"),
+        t("accepted-detail")];
     case "consent":
     case "sending":
     case "checking-out":
