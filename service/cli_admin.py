@@ -63,7 +63,7 @@ def _echo_json(value: Any) -> None:
 @click.option("--status", type=click.Choice(["active", "suspended", "revoked"]), help="Only kiosks in this state.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def device_list(status: str | None, as_json: bool) -> None:
-    """List registered kiosks: id, name, status, key id, last seen."""
+    """List registered kiosks: id, name, status, key id, last seen, last reported state and error code."""
     from service.kiosks import list_kiosks
 
     with _session() as (_db, _ring, session):
@@ -73,7 +73,9 @@ def device_list(status: str | None, as_json: bool) -> None:
         return
     for k in found:
         seen = k.last_seen_at.isoformat(timespec="seconds") if k.last_seen_at else "never"
-        click.echo(f"{k.id}  {k.status:<9}  key {k.key_id}  last seen {seen}  {k.name}")
+        error = f" (last error {k.last_error})" if k.last_error else ""
+        state = f"{k.state or 'no report'}{error}"
+        click.echo(f"{k.id}  {k.status:<9}  key {k.key_id}  last seen {seen}  {state}  {k.name}")
 
 
 def _device_action(name: str, doc: str, call: Callable[..., Any]) -> None:

@@ -51,7 +51,8 @@ def test_page_texts_cover_both_languages_alike() -> None:
         fields = set(re.findall(r"\{(\w+)\}", text))
         assert fields == set(re.findall(r"\{(\w+)\}", TEXTS["zh-Hans"][key])), key
         translated = key == "switch-language" or not set(TEXTS["zh-Hans"][key]) <= set(string.ascii_letters + " ")
-        assert TEXTS["zh-Hans"][key] and translated, key
+        assert TEXTS["zh-Hans"][key], key
+        assert translated, key
     assert set(GUIDANCE_KEYS.values()) <= set(TEXTS["en"])
     page = client(GuestScreen()).get("/")
     assert b'id="front-desk"' in page.data

@@ -69,9 +69,8 @@ def browser() -> Iterator[Any]:
 
 def viewport(driver: Any, size: str) -> None:
     width, height = SIZES[size]
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
-    )
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
 
 
 def shot(driver: Any, name: str, tmp_path: Path) -> None:
@@ -106,7 +105,7 @@ def wait_for_screen(driver: Any, *names: str, timeout: float = 60.0) -> str:
 
 
 def heading(driver: Any) -> str:
-    return str(driver.find_element(By.ID, "heading").text)
+    return str(driver.find_element(By.ID, "heading").text).replace("\u2011", "-")  # names keep their hyphen whole
 
 
 def press_by_keyboard(driver: Any, element_id: str) -> None:
@@ -398,10 +397,12 @@ def _show(driver: Any, screen: str, language: str, live: bool) -> None:
     if driver.execute_script("return document.documentElement.lang") != language:
         driver.find_element(By.ID, "language").click()
     WebDriverWait(driver, 10, poll_frequency=0.05).until(
-        lambda d: body(d, "data-screen") == screen
-        and d.execute_script("return document.documentElement.lang") == language
-        and heading(d)
-        and (not live or d.execute_script("return document.getElementById('preview').naturalWidth > 0"))
+        lambda d: (
+            body(d, "data-screen") == screen
+            and d.execute_script("return document.documentElement.lang") == language
+            and heading(d)
+            and (not live or d.execute_script("return document.getElementById('preview').naturalWidth > 0"))
+        )
     )
 
 
