@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, render_template_string, request
 
+from service import property as prop
 from service.context import service
 
 bp = Blueprint("receipt_page", __name__)
@@ -31,7 +32,9 @@ def receipt_page() -> Response:
         for key in svc.keyring.receipt_public_keys()
     ]
     published = (svc.settings.public_url or request.host_url).rstrip("/") + "/api/v1/keys"
-    page = render_template_string(PAGE.read_text(encoding="utf-8"), keys=keys, published=published)
+    with svc.db.transaction() as session:
+        hotel = prop.load(session, prop.General).name
+    page = render_template_string(PAGE.read_text(encoding="utf-8"), keys=keys, published=published, hotel=hotel)
     response = Response(page, mimetype="text/html")
     response.headers["Content-Security-Policy"] = CSP
     response.headers["Referrer-Policy"] = "no-referrer"

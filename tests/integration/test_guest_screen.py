@@ -429,3 +429,81 @@ def test_screen_command_end_to_end(deployment: Deployment, testdata: Path, tmp_p
         out, err = run.choose("answer/accept")
     assert run.process.returncode == 0, err
     assert "result: accepted" in out
+
+
+def _requests(driver: Any) -> list[str]:
+    """The URLs the page asked the network for since the last call (the browser's performance log)."""
+    import json
+
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def _verdict(driver: Any) -> str:
+    WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: body(d, "data-status") not in ("", "checking"))
+    return body(driver, "data-status")
+
+
+def test_the_receipt_page_verifies_a_real_checkout_offline_and_refuses_any_change(
+    deployment: Deployment, testdata: Path, tmp_path: Path, browser: Any
+) -> None:
+    from protocol import receipt_fragment
+
+    reservation = deployment.reservation()
+    status, answer = deployment.kiosk(
+        testdata / CLIP, testdata / MISC / "lin-manuel-miranda.png", reservation["booking_code"]
+    )
+    assert (status, answer["decision"]) == (0, "accepted")
+    receipt = deployment.checkout(reservation["reference"]).json()["receipt"]
+    fragment = receipt_fragment(receipt)
+    viewport(browser, "portrait")
+    _requests(browser)
+    browser.get(f"{deployment.url}/receipt#{fragment}")
+    assert _verdict(browser) == "valid"
+    text = browser.find_element(By.TAG_NAME, "main").text
+    assert "Valid receipt" in text
+    assert "1 face template(s) and 1 data key(s)" in text
+    assert receipt["claims"]["receipt_id"] in text
+    assert receipt["key_id"] in browser.find_element(By.ID, "how").text
+    assert serious_violations(browser) == []
+    browser.find_element(By.ID, "language").click()
+    assert "凭证有效" in browser.find_element(By.TAG_NAME, "main").text
+    assert serious_violations(browser) == []
+    shot(browser, "receipt-valid-zh-Hans-phone", tmp_path)
+    browser.find_element(By.ID, "language").click()
+    shot(browser, "receipt-valid-en-phone", tmp_path)
+
+    # One changed character anywhere in the receipt (key id, claims, signature) makes it invalid.
+    _, key_id, claims, signature = fragment.split(".")
+    flip = {"A": "B", "B": "A"}
+    for changed in (
+        f"r1.{key_id[:-1]}{'0' if key_id[-1] != '0' else '1'}.{claims}.{signature}",
+        f"r1.{key_id}.{claims[:10]}{flip.get(claims[10], 'A')}{claims[11:]}.{signature}",
+        f"r1.{key_id}.{claims}.{signature[:-3]}{flip.get(signature[-3], 'A')}{signature[-2:]}",
+    ):
+        browser.execute_script("location.hash = arguments[0]", changed)
+        WebDriverWait(browser, 10).until(lambda d: body(d, "data-status") != "valid")
+        assert _verdict(browser) == "invalid", changed
+    shot(browser, "receipt-invalid-en-phone", tmp_path)
+    requested = _requests(browser)
+    # The page itself, once, and without the fragment (the receipt never reaches the server); nothing else, ever.
+    assert requested == [f"{deployment.url}/receipt"]
+
+    # Saved with its button's content, the page verifies from a file, with no service at all.
+    browser.execute_script("location.hash = arguments[0]", fragment)
+    assert _verdict(browser) == "valid"
+    saved = tmp_path / "receipt.html"
+    saved.write_text(browser.execute_script("return savedCopy()"), encoding="utf-8")
+    browser.get(saved.as_uri())
+    assert _verdict(browser) == "valid"
+    assert [url for url in _requests(browser) if not url.startswith("file:")] == []
+
+
+def test_the_receipt_page_without_a_receipt_says_so(deployment: Deployment, browser: Any) -> None:
+    browser.get(f"{deployment.url}/receipt")
+    assert _verdict(browser) == "missing"
+    assert "No receipt in this link" in browser.find_element(By.TAG_NAME, "main").text
