@@ -41,11 +41,11 @@ class _Section(BaseModel):
 
 
 LOGO_TYPES = ("image/png", "image/jpeg", "image/webp", "image/svg+xml")
-MAX_LOGO_BYTES = 64 * 1024
+MAX_LOGO_BYTES = 40 * 1024  # with the form around it, under the default 64 KiB request limit
 
 
 class Logo(_Section):
-    """The hotel's logo for the guest's screen: an image of at most 64 KiB, base64."""
+    """The hotel's logo for the guest's screen: an image of at most 40 KiB, base64."""
 
     media_type: Literal["image/png", "image/jpeg", "image/webp", "image/svg+xml"]
     data: str = Field(max_length=(MAX_LOGO_BYTES * 4 + 2) // 3 + 4)

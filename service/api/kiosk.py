@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from protocol import InvalidBookingCode, parse_booking_code
 from service import checkin, consent, kiosks, limits, metrics, replay, reservations
 from service import property as prop
+from service.api.receipt import receipt_page_url
 from service.context import Service, json_body, service
 from service.errors import BadRequest, BookingSecretMismatch, LetheError, UnsupportedMediaType
 from service.models import Kiosk
@@ -237,12 +238,6 @@ def kiosk_status() -> Response:
             receipt={"key_id": svc.keyring.receipt_key.public_key().key_id.hex(), "page_url": receipt_page_url()},
         )
     return answer
-
-
-def receipt_page_url() -> str:
-    """Where guests' phones open receipts: ``LETHE_PUBLIC_URL`` + ``/receipt``, else this request's host."""
-    base = service().settings.public_url or request.host_url
-    return base.rstrip("/") + "/receipt"
 
 
 @bp.post("/checkout")

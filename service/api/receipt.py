@@ -23,6 +23,18 @@ PAGE = Path(__file__).with_name("receipt.html")
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'"
 
 
+def receipt_page_url() -> str:
+    """Where guests' phones open receipts: ``LETHE_PUBLIC_URL`` + ``/receipt``, else this request's host."""
+    base = service().settings.public_url or request.host_url
+    return base.rstrip("/") + "/receipt"
+
+
+def published_keys_url() -> str:
+    """The stable address of the receipt public keys (``GET /api/v1/keys``, its ``receipt`` list)."""
+    base = service().settings.public_url or request.host_url
+    return base.rstrip("/") + "/api/v1/keys"
+
+
 @bp.get("/receipt")
 def receipt_page() -> Response:
     """The receipt page; the receipt itself is in the URL's fragment, read by the page's script."""
@@ -31,7 +43,7 @@ def receipt_page() -> Response:
         {"key_id": key.key_id.hex(), "public_key": base64.b64encode(key.raw).decode()}
         for key in svc.keyring.receipt_public_keys()
     ]
-    published = (svc.settings.public_url or request.host_url).rstrip("/") + "/api/v1/keys"
+    published = published_keys_url()
     with svc.db.transaction() as session:
         hotel = prop.load(session, prop.General).name
     page = render_template_string(PAGE.read_text(encoding="utf-8"), keys=keys, published=published, hotel=hotel)
