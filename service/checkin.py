@@ -113,16 +113,19 @@ def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.date
     if stay.status not in ACTIVE:
         raise StayNotActive()
     lockout.check_not_locked(stay)
+    policy = prop.load(session, prop.Liveness)
     checkin = CheckinSession(
         id=str(uuid.uuid4()),
         stay_id=stay.id,
         kiosk_id=kiosk.id,
         nonce=secrets.token_bytes(32),
         expires_at=now + dt.timedelta(seconds=ttl_s),
-        challenge=liveness.choose_challenge(session),
+        challenge=liveness.choose_challenge(policy),
     )
     session.add(checkin)
-    audit.append(session, actor=f"kiosk:{kiosk.id}", action="checkin.session.open", subject=stay.id)
+    # A session under the try-out policy (passive liveness only) says so in the audit, for every check-in.
+    details = None if policy.require_challenge else {"liveness_policy": policy.name}
+    audit.append(session, actor=f"kiosk:{kiosk.id}", action="checkin.session.open", subject=stay.id, details=details)
     return checkin
 
 

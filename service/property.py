@@ -77,8 +77,19 @@ class Retention(_Section):
     abandoned_session_min: int = Field(default=30, ge=5, le=24 * 60)
 
 
+DEMO_LIVENESS = "passive-only-demo"
+
+
 class Liveness(_Section):
-    """What the service requires of the kiosk's liveness evidence before it accepts."""
+    """What the service requires of the kiosk's liveness evidence before it accepts.
+
+    ``require_challenge = False`` is the try-out policy, for demos with recorded
+    video (which cannot perform a challenge drawn at random): passive liveness
+    only. It is never the default; setting it (``lethe property liveness
+    --demo-passive-only``, or the panel's Settings) is audited naming it, and
+    every session opened under it is audited with ``liveness_policy:
+    passive-only-demo``.
+    """
 
     require_passive: bool = True
     passive_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -91,6 +102,11 @@ class Liveness(_Section):
         if any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
             raise ValueError("challenge weights must be non-negative and not all zero")
         return value
+
+    @property
+    def name(self) -> str:
+        """``challenge`` (the production policy), or ``passive-only-demo``: what the audit records."""
+        return "challenge" if self.require_challenge else DEMO_LIVENESS
 
 
 class ConsentNotice(_Section):
@@ -140,7 +156,8 @@ def save(session: Session, value: _Section, *, actor: str) -> None:
     else:
         row.value = document
         row.updated_at = utcnow()
-    audit.append(session, actor=actor, action="property.settings.update", subject=key)
+    details = {"liveness_policy": value.name} if isinstance(value, Liveness) else None
+    audit.append(session, actor=actor, action="property.settings.update", subject=key, details=details)
 
 
 def local_time(session: Session, moment: dt.datetime) -> dt.datetime:

@@ -157,6 +157,7 @@ ZH: dict[str, str] = {
     "Register a kiosk": "注册自助机",
     "Registered": "注册时间",
     "Require a challenge": "要求活体挑战",
+    "Off: passive liveness only, for a demo with recorded video. Never in production; every check-in under it is marked in the audit log.": "关闭：仅被动活体检测，用于以录制视频演示。切勿用于正式运营；在此设置下的每次入住都会在审计日志中标注。",
     "Require the passive liveness check": "要求被动活体检测",
     "Reservation": "预订",
     "Reset two-factor": "重置双重验证",

@@ -97,3 +97,24 @@ def test_a_receipt_survives_its_trip_through_a_link(actions: Actions) -> None:
     assert "#" not in fragment
     assert receipt_from_fragment(fragment) == receipt
     assert verify_receipt(receipt_from_fragment("#" + fragment), actions.svc.keyring.receipt_key.public_key())
+
+
+def test_the_demo_liveness_policy_is_named_in_the_audit_for_every_session(actions: Actions) -> None:
+    from sqlalchemy import select
+
+    from service.models import AuditEntry
+
+    assert prop.Liveness().require_challenge  # production is the default
+    kiosk = actions.kiosk()
+    production = actions.open_session(kiosk, actions.reservation().reference)
+    with actions.svc.db.transaction() as session:
+        prop.save(session, prop.Liveness(require_challenge=False), actor="test")
+    demo = actions.open_session(kiosk, actions.reservation().reference)
+    assert demo.json["challenge"] == "none"
+    with actions.svc.db.transaction() as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        entries = [(row.action, json.loads(row.details)) for row in rows]
+    opened = [details for action, details in entries if action == "checkin.session.open"]
+    assert opened == [{}, {"liveness_policy": "passive-only-demo"}]
+    assert ("property.settings.update", {"liveness_policy": "passive-only-demo"}) in entries
+    assert production.status_code == 201
