@@ -11,6 +11,7 @@ from lethe import __version__
 from lethe.bench import bench
 from lethe.bench import service as bench_service
 from lethe.bench.kiosk import kiosk as bench_kiosk
+from lethe.bench.screen import screen as bench_screen
 from lethe.booking import booking
 from lethe.demo import demo
 from lethe.eval import evaluate
@@ -36,5 +37,5 @@ for command in (serve, db, device, integration, receipt, kiosk, models, media, d
     main.add_command(command)
 for command in (stay, purge, audit, keys, reservations, property_group):  # operator commands (service/cli_admin.py)
     main.add_command(command)
-for command in (bench_kiosk, *bench_service.COMMANDS):  # lethe bench kiosk | verify | purge
+for command in (bench_kiosk, bench_screen, *bench_service.COMMANDS):  # lethe bench kiosk | screen | verify | purge
     bench.add_command(command)

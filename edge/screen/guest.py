@@ -199,11 +199,19 @@ def check_in(run: GuestRun) -> ExitStatus:
         screen=run.screen,
         parts=run.ready.parts,
     )
-    if outcome.decision.get("decision") == "accepted":
+    run.screen.timings["first-good-frame"] = outcome.first_good_frame_at
+    accepted = outcome.decision.get("decision") == "accepted"
+    if accepted:
         run.screen.finish("accepted", first_name=outcome.decision.get("first_name"))
-        return ExitStatus.ACCEPTED
-    run.screen.finish("rejected")
-    return ExitStatus.REJECTED
+    else:
+        run.screen.finish("rejected")
+    timings = run.screen.timings
+    log.info(
+        "result on screen %.2f s after the booking QR, %.2f s after the first usable face frame",
+        timings["result"] - timings["qr-read"],
+        timings["result"] - timings["first-good-frame"],
+    )
+    return ExitStatus.ACCEPTED if accepted else ExitStatus.REJECTED
 
 
 def check_out(run: GuestRun) -> ExitStatus:
@@ -330,6 +338,7 @@ def _read_booking(screen: GuestScreen, settings: KioskSettings, options: GuestOp
             raise
     if screen.cancelled():
         raise ConsentRefused("the guest chose the front desk")
+    screen.timings["qr-read"] = time.monotonic()
     log.info("booking QR read (%s)", screen.mode)
     return code
 

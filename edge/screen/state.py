@@ -55,7 +55,8 @@ class GuestScreen:
         self.finished = threading.Event()
         self.logo: tuple[bytes, str] | None = None
         self.receipt_qr_svg: str | None = None
-        self.result_at: float | None = None
+        # time.monotonic() of what the guest feels: "qr-read", "first-good-frame", "result" (logged, benchmarked)
+        self.timings: dict[str, float] = {}
 
     def _update(self, **changes: Any) -> None:
         with self._changed:
@@ -142,7 +143,7 @@ class GuestScreen:
         """The run is over: show ``screen`` and forget the preview."""
         with self._changed:
             self._preview = None
-        self.result_at = time.monotonic()
+        self.timings["result"] = time.monotonic()
         self._update(**({"screen": screen, "guidance": None, "consent": None, "options": []} | details))
         self.finished.set()
 
