@@ -106,8 +106,9 @@ def kiosk(
     turn right or none, from the property's liveness policy); the kiosk shows its
     instruction and checks it from landmarks, and sends it with the passive
     liveness score inside the sealed envelope. A recorded video cannot perform a
-    challenge it was not recorded for: run those against a property whose policy
-    is passive-only (require_challenge = false).
+    challenge it was not recorded for: run those against a property set to the
+    try-out policy, passive liveness only (lethe property liveness
+    --demo-passive-only, audited as such).
 
     The service verifies nothing without the guest's recorded consent: this
     headless command has no screen to show the notice on, so it needs

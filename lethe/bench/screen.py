@@ -27,7 +27,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from lethe.bench import Row, _provisioned_instance, emit
+from lethe.bench import Row, _provisioned_instance, emit, hamilton_media
 from lethe.demo import free_port, lethe_command, running_service
 
 
@@ -76,12 +76,8 @@ def screen(runs: int, backend: str, embedder: str) -> None:
     from edge.screen import GuestScreen, create_screen_app, run_guest, serve
     from edge.settings import KioskSettings
     from lethe.booking import render_qr
-    from models import MediaError, media_path
 
-    try:
-        video, guest = media_path("hamilton-clip"), media_path("lin-manuel-miranda")
-    except MediaError as exc:
-        raise click.ClickException(str(exc)) from None
+    video, guest = hamilton_media()
     samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="lethe-bench-") as folder:
         env, api_key, code = _provisioned_instance(Path(folder))
