@@ -9,7 +9,9 @@ Needs only Python 3.11+. The virtual environment lives in .venv and is
 refreshed when pyproject.toml or this file changes. dlib comes from the
 dlib-bin wheel; face-recognition is installed without its `dlib` requirement so
 nothing is ever compiled. As root on Debian it also installs the Debian
-packages the tests need (Chromium, its WebDriver and a CJK font) when missing.
+packages the tests need (Chromium, its WebDriver and a CJK font) when missing,
+and with the machine's npm it installs axe-core (pinned in tests/axe) into
+.venv/node for the browser tests' accessibility checks.
 """
 
 from __future__ import annotations
