@@ -139,7 +139,7 @@ def get_ready(
     started = time.monotonic()
     unreachable_since: float | None = None
     parts: KioskParts | None = None
-    screen.show("starting", error=None)
+    screen.step("starting", error=None)
     while True:
         try:
             parts = parts or load_parts(settings)
@@ -150,9 +150,9 @@ def get_ready(
             now = time.monotonic()
             unreachable_since = (unreachable_since or now) if isinstance(exc, ServiceUnreachable) else None
             if unreachable_since is not None and now - unreachable_since < settings.unreachable_grace_s:
-                screen.show("starting", error=None)
+                screen.step("starting", error=None)
             else:
-                screen.show("out-of-order", error=exc.code)
+                screen.step("out-of-order", error=exc.code)
                 _report_quietly(settings, parts, exc.code)
             if retry_for_s is not None and now - started >= retry_for_s:
                 raise

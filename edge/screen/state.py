@@ -135,10 +135,6 @@ class GuestScreen:
         with self._changed:
             return str(self._state["mode"])
 
-    def show(self, screen: str, **details: Any) -> None:
-        """Show a screen of the kiosk's own (starting, out of order) with no preview."""
-        self.step(screen, **details)
-
     def finish(self, screen: str, **details: Any) -> None:
         """The run is over: show ``screen`` and forget the preview."""
         with self._changed:
