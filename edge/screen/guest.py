@@ -91,7 +91,7 @@ class Backoff:
         self.attempts = 0
 
     def next(self) -> float:
-        delay = min(self._max, self._initial * 2.0**self.attempts)
+        delay = min(self._max, self._initial * 2.0 ** min(self.attempts, 64))  # past the bound, never overflow
         self.attempts += 1
         return float(delay * (1 - self._jitter * self._rng.random()))
 
@@ -133,7 +133,7 @@ def get_ready(
     """Load, report and open everything a check-in needs, retrying with ``backoff`` until it works.
 
     Raises the last :class:`EdgeError` once ``retry_for_s`` has passed without
-    success (``None``: keep trying), or when ``stop`` is set.
+    success (``None``: keep trying), or when ``stop`` is set or the screen closed.
     """
     stop = stop or threading.Event()
     started = time.monotonic()
@@ -158,7 +158,7 @@ def get_ready(
                 raise
             delay = backoff.next()
             log.info("trying again in %.1f s (attempt %d)", delay, backoff.attempts)
-            if stop.wait(delay):
+            if stop.wait(delay) or screen.closed:
                 raise
             continue
         log.info("the kiosk is ready")

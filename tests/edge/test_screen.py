@@ -196,6 +196,8 @@ def test_backoff_doubles_to_its_bound_with_bounded_jitter() -> None:
     assert first == second  # seeded: the same delays every run
     for delay, bound in zip(first, [2.0, 4.0, 8.0, 16.0, 30.0, 30.0], strict=True):
         assert 0.8 * bound <= delay <= bound
+    for _ in range(5000):  # a kiosk out of order for days: the delay stays at its bound
+        assert exact.next() == 30.0
 
 
 @pytest.mark.parametrize("accent", ["#0f5f5a", "#ffd400", "#ffffff", "#000000", "#7fb3ff", "#e30613", "nonsense", None])

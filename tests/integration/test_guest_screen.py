@@ -138,6 +138,7 @@ class Run:
 def guest_run(deployment: Deployment, testdata: Path, tmp_path: Path) -> Iterator[Any]:
     """Start one guest's run (the real kiosk code) with its screen; the test opens the page."""
     runs: list[Run] = []
+    stops: list[threading.Event] = []
 
     def start(
         *,
@@ -160,12 +161,14 @@ def guest_run(deployment: Deployment, testdata: Path, tmp_path: Path) -> Iterato
         screen = GuestScreen(consent_timeout_s=consent_timeout_s, mode=mode)
         server = serve(create_screen_app(screen), free_port())
         status: list[ExitStatus] = []
+        stops.append(stop := threading.Event())
         kwargs = {
             "source": str(source or testdata / CLIP),
             "id_image": testdata / MISC / id_photo,
             "booking_source": str(qr),
             "realtime": True,
             "backoff": Backoff(0.1, 0.4, jitter=0),
+            "stop": stop,
         }
         thread = threading.Thread(target=lambda: status.append(run_guest(screen, settings, **kwargs)), daemon=True)
         thread.start()
@@ -182,11 +185,13 @@ def guest_run(deployment: Deployment, testdata: Path, tmp_path: Path) -> Iterato
         return run
 
     yield start
-    for run in runs:
+    for run, stop in zip(runs, stops, strict=True):
+        stop.set()  # a kiosk still retrying stops
         run.screen.choose_front_desk()
         run.screen.close()
         run.server.shutdown()
-        run.thread.join(30)
+        run.thread.join(60)
+        assert not run.thread.is_alive()
 
 
 def test_guest_checks_in_by_keyboard_and_is_welcomed_by_first_name(
