@@ -1,10 +1,10 @@
-"""Writing a calibrated threshold into the model manifest, keeping its comments and layout (tomlkit)."""
+"""Writing an embedder's calibrated operating points into the model manifest, keeping its comments (tomlkit)."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +13,31 @@ import tomlkit
 from models.registry import MANIFEST_PATH, ModelError, load_manifest, parse_manifest
 
 
-def write_threshold(
+def _table(values: Mapping[str, Any]) -> Any:
+    table = tomlkit.table()
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            table[key] = inline
+        else:
+            table[key] = value
+    return table
+
+
+def write_calibration(
     model_id: str,
-    threshold: float,
-    note: str,
+    points: Sequence[Mapping[str, Any]],
     calibration: Mapping[str, Any],
     *,
     path: Path = MANIFEST_PATH,
 ) -> None:
-    """Set ``threshold``, ``threshold_note`` and the ``calibration`` table of embedder ``model_id``.
+    """Replace embedder ``model_id``'s ``operating_points`` and its ``calibration`` table.
 
-    The new text is checked by the manifest parser before it replaces the file
-    (written next to it, then renamed), so a failed write leaves it unchanged.
+    Each point needs ``target_fmr`` and ``threshold``; the rest is what was
+    measured there. The new text is checked by the manifest parser before it
+    replaces the file (written next to it, then renamed), so a failed write
+    leaves it unchanged.
     """
     document = tomlkit.parse(path.read_text())
     models = document.get("models")
@@ -33,19 +46,15 @@ def write_threshold(
     entry = models[model_id]
     if entry.get("kind") != "embedder":
         raise ModelError(f"model {model_id!r} is not an embedder")
-    entry["threshold"] = threshold
-    entry["threshold_note"] = note
-    table = tomlkit.table()
-    for key, value in calibration.items():
-        if isinstance(value, Mapping):
-            inline = tomlkit.inline_table()
-            inline.update(value)
-            table[key] = inline
-        else:
-            table[key] = value
-    entry["calibration"] = table
+    for key in ("threshold", "threshold_note", "calibration", "operating_points"):
+        entry.pop(key, None)
+    entry["calibration"] = _table(calibration)
+    table_array = tomlkit.aot()
+    for point in points:
+        table_array.append(_table(point))
+    entry["operating_points"] = table_array
     text = tomlkit.dumps(document)
-    text = re.sub(r"\n(\[models\.)", r"\n\n\1", text)  # one blank line before every entry, as written by hand
+    text = re.sub(r"\n(\[\[?models\.)", r"\n\n\1", text)  # one blank line before every table, as written by hand
     text = re.sub(r"\n{3,}", "\n\n", text)
     parse_manifest(tomlkit.parse(text).unwrap())
     tmp = path.with_name(path.name + ".new")

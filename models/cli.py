@@ -17,14 +17,16 @@ def models() -> None:
 
 @models.command("list")
 def models_list() -> None:
-    """List every model with its kind, threshold, licence and file."""
+    """List every model with its kind, file, licence and (embedders) thresholds per false-match rate."""
     from models.registry import load_manifest
 
     for entry in load_manifest():
-        threshold = f"threshold {entry.threshold}" if entry.threshold is not None else ""
         source = f"package {entry.package}" if entry.package else entry.url
-        click.echo(f"{entry.name:26} {entry.kind:9} {threshold:16} {entry.file}")
+        click.echo(f"{entry.name:26} {entry.kind:9} {entry.file}")
         click.echo(f"{'':26} licence: {entry.licence}; from {source}")
+        if entry.operating_points:
+            points = ", ".join(f"{p.threshold} at FMR {p.target_fmr:g}" for p in entry.operating_points)
+            click.echo(f"{'':26} thresholds: {points}")
 
 
 def _each_model(names: tuple[str, ...]) -> list[str]:

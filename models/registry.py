@@ -7,6 +7,7 @@ Never loads weights: it only says which verified file to load. Backends call
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -19,10 +20,39 @@ from models.artifacts import ArtifactError, fetch_file, verify_file
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.toml")
 KINDS = frozenset({"embedder", "detector", "landmarks", "liveness"})
+OPERATING_POINTS = (1e-3, 1e-4)
+"""The false-match rates every embedder is calibrated for; a property chooses one."""
+DEFAULT_TARGET_FMR = 1e-3
 
 
 class ModelError(ArtifactError):
     """A model is unknown, missing, or its file fails its hash check."""
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """An embedder's threshold for a target false-match rate, with what its calibration measured.
+
+    ``measured`` holds the rest of the manifest entry: rates on the calibration
+    pairs and, as ``cv_fmr`` and ``cv_fnmr``, on identities the calibration did
+    not see (see docs/evaluation.md).
+    """
+
+    target_fmr: float
+    threshold: float
+    measured: Mapping[str, Any]
+
+    @property
+    def expected_fmr(self) -> float | None:
+        """The cross-validated false-match rate: what a property can expect on new guests."""
+        value = self.measured.get("cv_fmr")
+        return None if value is None else float(value)
+
+    @property
+    def expected_fnmr(self) -> float | None:
+        """The cross-validated false non-match rate: the share of genuine guests sent to the desk."""
+        value = self.measured.get("cv_fnmr")
+        return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -37,9 +67,16 @@ class ModelEntry:
     output: str
     package: str | None = None
     metric: str | None = None
-    threshold: float | None = None
     threshold_note: str | None = None
     calibration: Mapping[str, Any] | None = None
+    operating_points: tuple[OperatingPoint, ...] = ()
+
+    def operating_point(self, target_fmr: float = DEFAULT_TARGET_FMR) -> OperatingPoint:
+        """The operating point calibrated for ``target_fmr``."""
+        for point in self.operating_points:
+            if math.isclose(point.target_fmr, target_fmr, rel_tol=1e-9):
+                return point
+        raise ModelError(f"model {self.name!r} has no threshold calibrated for FMR {target_fmr:g}")
 
 
 @dataclass(frozen=True)
@@ -55,27 +92,58 @@ class Manifest:
         except KeyError:
             raise ModelError(f"unknown model {name!r}; known: {', '.join(sorted(self.entries))}") from None
 
-    def threshold(self, name: str) -> float:
-        """Return the calibrated cosine threshold of embedder ``name``."""
+    def threshold(self, name: str, target_fmr: float = DEFAULT_TARGET_FMR) -> float:
+        """Return embedder ``name``'s cosine threshold calibrated for ``target_fmr``."""
         entry = self.get(name)
-        if entry.kind != "embedder" or entry.threshold is None:
-            raise ModelError(f"model {name!r} is not an embedder with a threshold")
-        return entry.threshold
+        if entry.kind != "embedder":
+            raise ModelError(f"model {name!r} is not an embedder")
+        return entry.operating_point(target_fmr).threshold
+
+    @property
+    def embedders(self) -> list[ModelEntry]:
+        return [entry for entry in self if entry.kind == "embedder"]
+
+
+def _operating_point(name: str, raw: Mapping[str, Any]) -> OperatingPoint:
+    measured = dict(raw)
+    try:
+        target, threshold = float(measured.pop("target_fmr")), float(measured.pop("threshold"))
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"manifest entry {name!r}: an operating point needs a target_fmr and a threshold") from None
+    if not (0 < target < 1 and -1 <= threshold <= 1):
+        raise ModelError(f"manifest entry {name!r}: operating point out of range")
+    return OperatingPoint(target, threshold, measured)
 
 
 def parse_manifest(data: Mapping[str, Any]) -> Manifest:
     entries: dict[str, ModelEntry] = {}
     for name, raw in data.get("models", {}).items():
+        fields = dict(raw)
+        points = tuple(_operating_point(name, p) for p in fields.pop("operating_points", ()))
         try:
-            entry = ModelEntry(name=name, **raw)
+            entry = ModelEntry(name=name, operating_points=points, **fields)
         except TypeError as exc:
             raise ModelError(f"manifest entry {name!r}: {exc}") from None
         if entry.kind not in KINDS or len(entry.sha256) != 64:
             raise ModelError(f"manifest entry {name!r}: bad kind or sha256")
-        if entry.kind == "embedder" and (entry.metric != "cosine" or entry.threshold is None):
-            raise ModelError(f"manifest entry {name!r}: an embedder needs metric = 'cosine' and a threshold")
+        if entry.kind == "embedder":
+            if entry.metric != "cosine":
+                raise ModelError(f"manifest entry {name!r}: an embedder needs metric = 'cosine'")
+            entry.operating_point(DEFAULT_TARGET_FMR)
+        elif points:
+            raise ModelError(f"manifest entry {name!r}: only embedders have operating points")
         entries[name] = entry
     return Manifest(entries)
+
+
+def one_in(rate: float) -> str:
+    """``rate`` as "one in N", N to two significant figures (0.000998 -> "1,000"); "none" for 0."""
+    return f"{float(f'{1 / rate:.2g}'):,.0f}" if rate > 0 else "none"
+
+
+def in_words(fmr: float, fnmr: float) -> str:
+    """What a false-match and a false non-match rate mean at the front desk, in round numbers."""
+    return f"about one impostor in {one_in(fmr)} is accepted; about one guest in {one_in(fnmr)} is sent to the desk"
 
 
 @cache

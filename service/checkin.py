@@ -190,7 +190,8 @@ def verify(
                 stay_id=stay.id,
             )
             reference = payload.id_template or _stored_template(rows, data_key, payload.live.model_id)
-            match = compare(payload.live, reference, manifest)
+            target_fmr = prop.from_document(prop.Matching, read.matching).target_fmr
+            match = compare(payload.live, reference, manifest, target_fmr)
             result = Verification(
                 session_id,
                 "accepted" if match.is_match else "rejected",
@@ -223,7 +224,7 @@ def end_session(session: Session, kiosk: Kiosk, session_id: str, *, now: dt.date
 
 # The verification's one read, outside the write transaction: the kiosk, and (outer joins, so a
 # missing row still names the kiosk) the session, its stay, the stay's key and stored templates,
-# and the property's liveness policy document.
+# and the property's liveness policy and matching (operating point) documents.
 _READ = (
     select(
         Kiosk.id.label("kiosk_id"),
@@ -251,6 +252,10 @@ _READ = (
         .where(PropertySetting.key == prop.section_key(prop.Liveness))
         .scalar_subquery()
         .label("liveness"),
+        select(PropertySetting.value)
+        .where(PropertySetting.key == prop.section_key(prop.Matching))
+        .scalar_subquery()
+        .label("matching"),
     )
     .select_from(Kiosk)
     .outerjoin(  # only this kiosk's session: another kiosk's is "unknown" and its stay is never read

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.registry import Manifest, ModelError
+from models.registry import DEFAULT_TARGET_FMR, Manifest, ModelError
 from protocol import Template
 from service.errors import ModelMismatch, UnknownModel
 
@@ -31,12 +31,15 @@ def cosine(a: Template, b: Template) -> float:
     return float(np.dot(a.vector.astype(np.float64), b.vector.astype(np.float64)))
 
 
-def compare(live: Template, reference: Template, manifest: Manifest) -> Match:
-    """Compare ``live`` with ``reference`` using the live model's calibrated threshold."""
+def compare(live: Template, reference: Template, manifest: Manifest, target_fmr: float = DEFAULT_TARGET_FMR) -> Match:
+    """Compare ``live`` with ``reference`` at the live model's threshold calibrated for ``target_fmr``.
+
+    ``target_fmr`` is the property's operating point (``service.property.Matching``).
+    """
     if live.model_id != reference.model_id or live.dimension != reference.dimension:
         raise ModelMismatch()
     try:
-        threshold = manifest.threshold(live.model_id)
+        threshold = manifest.threshold(live.model_id, target_fmr)
     except ModelError:
-        raise UnknownModel(f"model {live.model_id!r} has no calibrated threshold") from None
+        raise UnknownModel(f"model {live.model_id!r} has no threshold calibrated for FMR {target_fmr:g}") from None
     return Match(live.model_id, round(cosine(live, reference), 6), threshold)

@@ -2,7 +2,8 @@
 
 Process settings (``service/settings.py``) say how the service runs; these say
 how the property works: its time zone, how long data is kept after checkout,
-the liveness policy and the consent notice. They live in the database as one
+the liveness policy, the face comparison's operating point and the consent
+notice. They live in the database as one
 versioned JSON document per section, validated by the models below, and every
 change is audited.
 """
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
+from models.registry import DEFAULT_TARGET_FMR, OPERATING_POINTS
 from service import audit
 from service.models import PropertySetting, utcnow
 
@@ -109,6 +112,25 @@ class Liveness(_Section):
         return "challenge" if self.require_challenge else DEMO_LIVENESS
 
 
+class Matching(_Section):
+    """The operating point of the face comparison: the false-match rate whose calibrated threshold decides.
+
+    Each embedder in the model manifest has a threshold per operating point,
+    with the rates measured on people the calibration never saw; the panel's
+    Settings page shows them in words.
+    """
+
+    target_fmr: float = DEFAULT_TARGET_FMR
+
+    @field_validator("target_fmr")
+    @classmethod
+    def _calibrated(cls, value: float) -> float:
+        for point in OPERATING_POINTS:
+            if math.isclose(value, point, rel_tol=1e-9):
+                return point
+        raise ValueError(f"the operating point must be one of {', '.join(f'{p:g}' for p in OPERATING_POINTS)}")
+
+
 class ConsentNotice(_Section):
     """The versioned consent notice the kiosk shows before any camera frame is templated."""
 
@@ -122,6 +144,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "general": General,
     "retention": Retention,
     "liveness": Liveness,
+    "matching": Matching,
     "consent": ConsentNotice,
 }
 

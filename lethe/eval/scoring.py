@@ -26,7 +26,7 @@ import csv
 import hashlib
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +36,7 @@ import numpy.typing as npt
 
 from edge.backends import Embedder, FaceBox
 from edge.sources import read_image
+from lethe.eval.calibration import threshold_for_fmr
 
 Vector = npt.NDArray[np.float64]
 Scores = npt.NDArray[np.float64]
@@ -298,18 +299,6 @@ def score_pairs(pairset: PairSet, store: EmbeddingStore, *, k: int = 10) -> Scor
     )
 
 
-def combine(parts: Iterable[ScoredPairs]) -> ScoredPairs:
-    parts = list(parts)
-    return ScoredPairs(
-        scores=np.concatenate([p.scores for p in parts]),
-        same=np.concatenate([p.same for p in parts]),
-        folds=np.concatenate([p.folds for p in parts]),
-        missed_images=sum(p.missed_images for p in parts),
-        missed_pairs=sum(p.missed_pairs for p in parts),
-        fallback_images=sum(p.fallback_images for p in parts),
-    )
-
-
 # --- metrics ------------------------------------------------------------------------------------------------
 
 
@@ -375,16 +364,8 @@ def equal_error_rate(scores: Scores, same: npt.NDArray[np.bool_]) -> tuple[float
 
 
 def threshold_at_fmr(scores: Scores, same: npt.NDArray[np.bool_], target: float) -> float:
-    """The lowest threshold whose measured FMR is at most ``target``.
-
-    With N impostor pairs, at most floor(target·N) of them may score at or above
-    it: the threshold sits just above the next-highest impostor score.
-    """
-    impostor = np.sort(scores[~same])[::-1]
-    allowed = math.floor(target * len(impostor) + 1e-9)
-    if allowed >= len(impostor):
-        return float(impostor[-1])
-    return float(np.nextafter(impostor[allowed], np.inf))
+    """The lowest threshold whose measured FMR on these pairs is at most ``target``."""
+    return threshold_for_fmr(scores[~same], target)
 
 
 def tar_at_far(scores: Scores, same: npt.NDArray[np.bool_], target: float) -> tuple[float, float]:
@@ -464,41 +445,62 @@ def evaluate(model_id: str, data: list[str], scored: ScoredPairs, *, no_face: st
 
 
 @dataclass(frozen=True)
+class Marker:
+    """A point drawn on a curve: an operating point, filled, or a rate measured elsewhere, hollow."""
+
+    label: str
+    fmr: float
+    fnmr: float
+    filled: bool = True
+
+
+@dataclass(frozen=True)
 class Curve:
     label: str
     scored: ScoredPairs
-    operating_threshold: float | None = None
+    markers: tuple[Marker, ...] = ()
 
 
-def plot_roc_det(curves: Sequence[Curve], path: Path, *, title: str = "") -> None:
-    """ROC (TAR against FAR) and DET (FNMR against FMR) side by side, log axes, as a PNG."""
+def plot_roc_det(
+    curves: Sequence[Curve], path: Path, *, title: str = "", targets: Sequence[float] = FAR_TARGETS
+) -> None:
+    """ROC (TAR against FAR) and DET (FNMR against FMR) side by side, log axes, as a PNG.
+
+    The FMR axis reaches down to one impostor pair in the largest set (at
+    least 1e-4); grey lines mark ``targets``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     fig, (ax_roc, ax_det) = plt.subplots(1, 2, figsize=(11, 4.8))
-    floor = 1e-4
+    impostors = max(int((~c.scored.same).sum()) for c in curves)
+    floor = min(1e-4, 10.0 ** math.floor(math.log10(1 / impostors)))
     for curve in curves:
         _, fmr, fnmr = roc(curve.scored.scores, curve.scored.same)
         (line,) = ax_roc.plot(np.maximum(fmr, floor), 1 - fnmr, label=curve.label, drawstyle="steps-post")
-        ax_det.plot(np.maximum(fmr, floor), np.maximum(fnmr, floor), label=curve.label, color=line.get_color())
-        if curve.operating_threshold is not None:
-            op_fmr, op_fnmr = error_rates(curve.scored.scores, curve.scored.same, curve.operating_threshold)
-            marker: dict[str, Any] = {"marker": "o", "color": line.get_color(), "zorder": 3}
-            ax_roc.plot([max(op_fmr, floor)], [1 - op_fnmr], **marker)
-            ax_det.plot([max(op_fmr, floor)], [max(op_fnmr, floor)], **marker)
-    for far in FAR_TARGETS:
+        ax_det.plot(np.maximum(fmr, floor), np.maximum(fnmr, 1e-4), label=curve.label, color=line.get_color())
+        for marker in curve.markers:
+            style: dict[str, Any] = {"marker": "o" if marker.filled else "s", "color": line.get_color(), "zorder": 3}
+            if not marker.filled:
+                style["markerfacecolor"] = "none"
+            ax_roc.plot([max(marker.fmr, floor)], [1 - marker.fnmr], linestyle="none", **style)
+            point = ([max(marker.fmr, floor)], [max(marker.fnmr, 1e-4)])
+            ax_det.plot(*point, linestyle="none", label=marker.label, **style)
+    for far in targets:
         ax_roc.axvline(far, color="grey", linewidth=0.6, linestyle=":")
         ax_det.axvline(far, color="grey", linewidth=0.6, linestyle=":")
-    ax_roc.set(xscale="log", xlim=(floor, 1), ylim=(0.8, 1.001), xlabel="false accept rate (FMR)", ylabel="TAR")
+    lowest = min([0.8] + [1 - m.fnmr - 0.05 for c in curves for m in c.markers])
+    ax_roc.set(xscale="log", xlim=(floor, 1), ylim=(lowest, 1.001), xlabel="false accept rate (FMR)", ylabel="TAR")
     ax_roc.set_title("ROC")
-    ax_det.set(xscale="log", yscale="log", xlim=(floor, 1), ylim=(floor, 1), xlabel="FMR", ylabel="FNMR")
+    ax_det.set(xscale="log", yscale="log", xlim=(floor, 1), ylim=(1e-4, 1), xlabel="FMR", ylabel="FNMR")
     ax_det.set_title("DET")
     for ax in (ax_roc, ax_det):
         ax.grid(True, which="both", linewidth=0.3)
-        ax.legend(fontsize=8, loc="lower right" if ax is ax_roc else "upper right")
-    note = f"dots: the operating threshold; values below {floor:g} drawn at {floor:g}"
+        ax.legend(fontsize=8, loc="lower right" if ax is ax_roc else "lower left")
+    lines = ", ".join(f"{t:g}" for t in targets)
+    note = f"FMR below {floor:g} and FNMR below 1e-4 drawn at the axis; dotted lines: FMR {lines}"
     fig.text(0.01, 0.01, note, fontsize=7, color="grey")
     if title:
         fig.suptitle(title)

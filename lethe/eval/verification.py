@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -12,8 +11,10 @@ from typing import Any
 
 import click
 
+from lethe.eval.calibration import DEFAULT_FOLDS, DEFAULT_IMPOSTOR_PAIRS, DEFAULT_SEED
+from models.registry import in_words
+
 BACKENDS = ("dlib", "onnx")
-DEFAULT_TARGET_FMR = 1e-3
 
 
 def _backend(name: str, embedder: str | None, threads: int) -> Any:
@@ -51,15 +52,11 @@ def _label(path: Path) -> str:
     return str(path)
 
 
-def _default_data() -> list[tuple[Path, Path]]:
+def _default_images() -> Path:
     mirror = os.environ.get("LETHE_DATA_MIRROR")
     if not mirror:
-        raise click.UsageError("give --data PAIRS IMAGES (or set LETHE_DATA_MIRROR to the folder holding testdata/)")
-    testdata = Path(mirror) / "testdata"
-    return [
-        (testdata / "lfw" / "pairs.txt", testdata / "lfw" / "images"),
-        (testdata / "faces" / "deepface" / "master.csv", testdata / "faces" / "deepface"),
-    ]
+        raise click.UsageError("give --images DIR (or set LETHE_DATA_MIRROR to the folder holding testdata/)")
+    return Path(mirror) / "testdata" / "lfw" / "images"
 
 
 def _pct(x: float) -> str:
@@ -174,16 +171,28 @@ def verification(
 @click.command()
 @backend_options
 @click.option(
-    "--data",
-    "datasets",
-    multiple=True,
-    nargs=2,
-    type=click.Path(exists=True, path_type=Path),
-    metavar="PAIRS IMAGES",
-    help="A pairs file and its image folder; repeat for more. Default: LFW and deepface pairs in $LETHE_DATA_MIRROR.",
+    "--images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="One folder per person, holding that person's images. Default: the LFW images in $LETHE_DATA_MIRROR.",
 )
-@click.option("--target-fmr", type=click.FloatRange(1e-6, 0.5), default=DEFAULT_TARGET_FMR, show_default=True)
-@click.option("--write/--dry-run", default=True, show_default=True, help="Write the threshold into the manifest.")
+@click.option(
+    "--target-fmr",
+    "targets",
+    multiple=True,
+    type=click.FloatRange(1e-7, 0.5),
+    help="False-match rate to calibrate for; repeat for more. Default: 0.001 and 0.0001, the operating points a "
+    "property chooses from.",
+)
+@click.option(
+    "--impostor-pairs",
+    type=click.IntRange(1),
+    default=DEFAULT_IMPOSTOR_PAIRS,
+    show_default=True,
+    help="Different-person pairs to sample (all of them when there are fewer).",
+)
+@click.option("--folds", type=click.IntRange(2, 20), default=DEFAULT_FOLDS, show_default=True, help="Folds of people.")
+@click.option("--seed", type=click.IntRange(0), default=DEFAULT_SEED, show_default=True, help="Seed of every draw.")
+@click.option("--write/--dry-run", default=True, show_default=True, help="Write the thresholds into the manifest.")
 @click.option(
     "--manifest",
     "manifest_path",
@@ -199,89 +208,133 @@ def calibrate(
     upsample: int,
     no_face: str,
     cache: Path | None,
-    datasets: tuple[tuple[Path, Path], ...],
-    target_fmr: float,
+    images: Path | None,
+    targets: tuple[float, ...],
+    impostor_pairs: int,
+    folds: int,
+    seed: int,
     write: bool,
     manifest_path: Path | None,
     plot: Path | None,
     as_json: bool,
 ) -> None:
-    """Choose a backend's threshold for a target false-match rate and write it into the model manifest.
+    """Thresholds of a backend's embedder for target false-match rates, and what they give on new people.
 
-    Over all the pairs together, the threshold is the lowest (rounded up to 4
-    decimals) at which at most target·N of the N different-person pairs match.
-    The manifest entry gets the threshold and a calibration table: measured FMR
-    and FNMR, the pair counts, the data, 10-fold accuracy and EER per data set,
-    the date and the command. The service reads thresholds from the manifest only.
+    Every same-person pair of the images is a genuine comparison; different-
+    person pairs are sampled (--impostor-pairs, --seed). For each target FMR
+    the threshold is the lowest, rounded up to 4 decimals, at which at most
+    target·N of the N impostor pairs match; a target with N < 30/target (the
+    rule of 30) is refused. Then, --folds times, the threshold is calibrated
+    again on the other folds' people only and the held-out fold's pairs are
+    compared at it: the pooled rates are what a hotel can expect on guests
+    the calibration never saw. Rates carry 95% intervals: Clopper-Pearson,
+    and a bootstrap over people (pairs that share a person are not
+    independent). The manifest entry gets one operating point per target
+    and a calibration table with the counts, the seed and the command.
     """
-    from lethe.eval.scoring import (
-        Curve,
-        EmbeddingStore,
-        combine,
-        error_rates,
-        evaluate,
-        plot_roc_det,
-        score_pairs,
-        threshold_at_fmr,
-    )
-    from models.calibration import write_threshold
-    from models.registry import MANIFEST_PATH
+    from lethe.eval.calibration import CalibrationError, load_identities, template_all
+    from lethe.eval.calibration import calibrate as run_calibration
+    from lethe.eval.scoring import EmbeddingStore
+    from models.calibration import write_calibration
+    from models.registry import MANIFEST_PATH, OPERATING_POINTS, ModelError
 
-    data = list(datasets) or _default_data()
-    pairsets = [_load(pairs, images) for pairs, images in data]
+    images = images or _default_images()
+    targets = tuple(sorted(set(targets or OPERATING_POINTS), reverse=True))
     embedder_ = _backend(backend, embedder, threads)
     store = EmbeddingStore(embedder_, upsample=upsample, cache=cache, progress=sys.stderr, no_face=no_face)
-    scored = [score_pairs(p, store) for p in pairsets]
-    everything = combine(scored)
-    raw = threshold_at_fmr(everything.scores, everything.same, target_fmr)
-    threshold = math.ceil(raw * 1e4) / 1e4
-    fmr, fnmr = error_rates(everything.scores, everything.same, threshold)
-    impostor, genuine = int((~everything.same).sum()), int(everything.same.sum())
-    per_set = {
-        _label(pairs): evaluate(embedder_.model_id, [_label(pairs)], s, no_face=no_face)
-        for (pairs, _), s in zip(data, scored, strict=True)
-    }
+    try:
+        templates = template_all(load_identities(images), store)
+        result = run_calibration(
+            templates.vectors, templates.labels, targets, impostor_pairs_limit=impostor_pairs, folds=folds, seed=seed
+        )
+    except CalibrationError as exc:
+        raise click.ClickException(str(exc)) from None
     command = f"lethe eval calibrate --backend {backend}" + (f" --embedder {embedder}" if embedder else "")
-    command += f" --upsample {upsample} --no-face {no_face} --target-fmr {target_fmr:g}"
+    command += f" --upsample {upsample} --no-face {no_face} --images {_label(images)}"
+    command += f" --impostor-pairs {impostor_pairs} --folds {folds} --seed {seed}"
+    command += "".join(f" --target-fmr {t:g}" for t in targets)
     calibration: dict[str, Any] = {
-        "target_fmr": target_fmr,
-        "fmr": round(fmr, 6),
-        "fnmr": round(fnmr, 6),
-        "false_matches": round(fmr * impostor),
-        "impostor_pairs": impostor,
-        "genuine_pairs": genuine,
+        "data": _label(images),
+        "images": result.images + templates.failed_to_enrol,
+        "identities": result.identities,
         "no_face": no_face,
-        "failed_to_template_images": everything.missed_images,
-        "centre_box_images": everything.fallback_images,
-        "data": [_label(pairs) for pairs, _ in data],
-        "accuracy_10fold": {name: round(r.accuracy, 4) for name, r in per_set.items()},
-        "eer": {name: round(r.eer, 4) for name, r in per_set.items()},
+        "centre_box_images": templates.centre_box,
+        "failed_to_enrol_images": templates.failed_to_enrol,
+        "genuine_pairs": len(result.genuine),
+        "impostor_pairs": len(result.impostor),
+        "impostor_pairs_available": result.impostor_available,
+        "seed": seed,
+        "folds": folds,
+        "cv_genuine_pairs": result.cv_genuine_pairs,
+        "cv_impostor_pairs": result.cv_impostor_pairs,
+        "intervals": "95%: Clopper-Pearson (*_ci95); subsets bootstrap over people, 1000 replicates (*_by_identity)",
         "date": datetime.date.today().isoformat(),
         "command": command,
     }
-    note = (
-        f"calibrated for FMR <= {target_fmr:g}: {calibration['false_matches']} false match(es) in {impostor} "
-        f"different-person pairs, FNMR {_pct(fnmr)} over {genuine} same-person pairs; see docs/evaluation.md"
-    )
+    points = [p.as_dict() for p in result.points]
     if write:
-        write_threshold(embedder_.model_id, threshold, note, calibration, path=manifest_path or MANIFEST_PATH)
+        try:
+            write_calibration(embedder_.model_id, points, calibration, path=manifest_path or MANIFEST_PATH)
+        except ModelError as exc:
+            raise click.ClickException(str(exc)) from None
     if plot is not None:
-        curves = [
-            Curve(f"{_label(pairs)} ({len(s.scores)} pairs)", s, threshold)
-            for (pairs, _), s in zip(data, scored, strict=True)
-        ]
-        if len(curves) > 1:
-            curves.append(Curve(f"all ({len(everything.scores)} pairs)", everything, threshold))
-        plot_roc_det(curves, plot, title=f"{embedder_.model_id}: threshold {threshold:.4f} for FMR ≤ {target_fmr:g}")
+        _plot_calibration(embedder_.model_id, result, plot)
     if as_json:
-        click.echo(json.dumps({"model": embedder_.model_id, "threshold": threshold, "written": write} | calibration))
+        click.echo(
+            json.dumps({"model": embedder_.model_id, "written": write, "operating_points": points} | calibration)
+        )
         return
-    click.echo(f"{embedder_.model_id}: threshold {threshold:.4f} for FMR <= {target_fmr:g}")
-    click.echo(f"  FMR {_pct(fmr)} ({calibration['false_matches']} of {impostor}), FNMR {_pct(fnmr)} (of {genuine})")
-    for name, r in per_set.items():
-        click.echo(f"  {name}: 10-fold accuracy {_pct(r.accuracy)}, EER {_pct(r.eer)}")
-    if fnmr > 0:
-        click.echo(f"  about one genuine guest in {round(1 / fnmr)} would be sent to the desk")
+    _print_calibration(embedder_.model_id, calibration, result)
     click.echo("  manifest " + ("updated" if write else "not written (--dry-run)"))
     if plot is not None:
         click.echo(f"  ROC/DET: {plot}")
+
+
+def _print_calibration(model_id: str, calibration: dict[str, Any], result: Any) -> None:
+    c = calibration
+    click.echo(
+        f"{model_id} on {c['data']}: {c['images']:,} images of {c['identities']:,} people "
+        f"({c['centre_box_images']} embedded from their central box, {c['failed_to_enrol_images']} failed to enrol)"
+    )
+    click.echo(
+        f"  {c['genuine_pairs']:,} same-person pairs (all); {c['impostor_pairs']:,} different-person pairs "
+        f"of {c['impostor_pairs_available']:,} (seed {c['seed']})"
+    )
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.3g}%"
+
+    def rate(r: Any, by_identity: tuple[float, float] | None = None) -> str:
+        low, high = r.interval()
+        text = f"{pct(r.value)} [{pct(low)}, {pct(high)}] ({r.errors:,} of {r.trials:,})"
+        if by_identity is not None:
+            text += f", by people [{pct(by_identity[0])}, {pct(by_identity[1])}]"
+        return text
+
+    for p in result.points:
+        click.echo(f"  FMR {p.target_fmr:g}: threshold {p.threshold:.4f}")
+        click.echo(f"    on these pairs: FMR {rate(p.fmr)}; FNMR {rate(p.fnmr)}")
+        click.echo(f"    on people not used to calibrate ({c['folds']} folds by person):")
+        click.echo(f"      FMR {rate(p.cv_fmr, p.cv_fmr_by_identity)}")
+        click.echo(f"      FNMR {rate(p.cv_fnmr, p.cv_fnmr_by_identity)}")
+        click.echo(f"      target {'within' if p.holds else 'NOT within'} the FMR's interval by people")
+        click.echo(f"    {in_words(p.cv_fmr.value, p.cv_fnmr.value)}")
+
+
+def _plot_calibration(model_id: str, result: Any, path: Path) -> None:
+    import numpy as np
+
+    from lethe.eval.scoring import Curve, Marker, ScoredPairs, plot_roc_det
+
+    scores = np.concatenate([result.genuine, result.impostor])
+    same = np.concatenate([np.ones(len(result.genuine), bool), np.zeros(len(result.impostor), bool)])
+    scored = ScoredPairs(scores, same, np.zeros(len(scores), np.int64), 0, 0)
+    markers: list[Marker] = []
+    for p in result.points:
+        markers.append(Marker(f"{p.threshold:.4f}: FMR {p.target_fmr:g} on these pairs", p.fmr.value, p.fnmr.value))
+        markers.append(Marker(f"{p.threshold:.4f}: on new people (CV)", p.cv_fmr.value, p.cv_fnmr.value, False))
+    label = f"{len(result.genuine):,} same / {len(result.impostor):,} different-person pairs"
+    title = f"{model_id} on {result.images:,} images of {result.identities:,} people"
+    plot_roc_det(
+        [Curve(label, scored, tuple(markers))], path, title=title, targets=[p.target_fmr for p in result.points]
+    )

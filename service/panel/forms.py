@@ -9,12 +9,14 @@ from wtforms import (
     DateField,
     IntegerField,
     PasswordField,
+    RadioField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from models.registry import OPERATING_POINTS
 from service.panel.accounts import MIN_PASSWORD, ROLES
 
 
@@ -66,6 +68,10 @@ class LivenessForm(FlaskForm):  # type: ignore[misc]
     weight_blink = IntegerField(validators=[InputRequired(), NumberRange(0, 100)])
     weight_turn_left = IntegerField(validators=[InputRequired(), NumberRange(0, 100)])
     weight_turn_right = IntegerField(validators=[InputRequired(), NumberRange(0, 100)])
+
+
+class MatchingForm(FlaskForm):  # type: ignore[misc]
+    target_fmr = RadioField(choices=[f"{p:g}" for p in OPERATING_POINTS], validators=[InputRequired()])
 
 
 class ConsentForm(FlaskForm):  # type: ignore[misc]

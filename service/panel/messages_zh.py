@@ -99,6 +99,16 @@ ZH: dict[str, str] = {
     "Entries": "记录",
     "Error": "错误",
     "Face check-in": "人脸入住",
+    "Face matching": "人脸比对",
+    "Operating point: the false-match rate the thresholds are calibrated for": "工作点：阈值所校准的误识率",
+    "False-match rate %(fmr)s": "误识率 %(fmr)s",
+    "(default)": "（默认）",
+    "not calibrated for this rate: check-ins with this model would be refused": "未针对此误识率校准：使用该模型的入住将被拒绝",
+    "threshold %(threshold)s": "阈值 %(threshold)s",
+    "about one impostor in %(n)s is accepted; about one guest in %(m)s is sent to the desk": "约每 %(n)s 次冒用中有一次被接受；约每 %(m)s 位客人中有一位需到前台办理",
+    "Measured on people the calibration never saw. An impostor here already holds the guest's booking code and ID document; a guest sent to the desk usually succeeds on a second try at the kiosk.": (
+        "在校准时从未见过的人身上测得。这里的冒用者已持有客人的预订码和身份证件；被转到前台的客人在自助机上再试一次通常即可成功。"
+    ),
     "Find a stay by booking reference or guest name": "按预订号或客人姓名查找住宿",
     "For example: Lobby 1": "例如：大堂 1",
     "From": "从",

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from models.registry import OPERATING_POINTS, Manifest, ModelError, one_in
 from service import datasubject, lockout, overrides, reservations
 from service import kiosks as kiosk_service
 from service import property as prop
@@ -35,6 +36,7 @@ from service.panel.forms import (
     GeneralForm,
     LivenessForm,
     LoginForm,
+    MatchingForm,
     ReasonForm,
     RetentionForm,
     StaffForm,
@@ -423,6 +425,7 @@ def settings_save() -> Any:
         general = prop.load(db, prop.General)
         retention = prop.load(db, prop.Retention)
         liveness = prop.load(db, prop.Liveness)
+        matching = prop.load(db, prop.Matching)
         consent = prop.load(db, prop.ConsentNotice)
     forms: dict[str, Any] = {
         "general": GeneralForm(prefix="general", data=general.model_dump(exclude={"logo"})),
@@ -439,6 +442,7 @@ def settings_save() -> Any:
                 "weight_turn_right": liveness.challenge_mix.get("turn-right", 0),
             },
         ),
+        "matching": MatchingForm(prefix="matching", data={"target_fmr": f"{matching.target_fmr:g}"}),
         "consent": ConsentForm(
             prefix="consent", data={"text_en": consent.text.get("en", ""), "text_zh": consent.text.get("zh-Hans", "")}
         ),
@@ -464,9 +468,36 @@ def settings_save() -> Any:
             problem = gettext("Check the highlighted fields.")
         status = 400
     page = render_template(
-        "panel/settings.html", forms=forms, problem=problem, section=section, consent_version=consent.version
+        "panel/settings.html",
+        forms=forms,
+        problem=problem,
+        section=section,
+        consent_version=consent.version,
+        operating_points=_operating_points(svc.manifest),
     )
     return Response(page, status=status)
+
+
+def _operating_points(manifest: Manifest) -> dict[str, list[dict[str, Any]]]:
+    """Per operating point (as the form's value), what each calibrated embedder gives on new guests.
+
+    An embedder without a threshold for that point is listed as missing: the
+    service would refuse its templates (``unknown-model``).
+    """
+    described: dict[str, list[dict[str, Any]]] = {}
+    for target in OPERATING_POINTS:
+        rows = described.setdefault(f"{target:g}", [])
+        for entry in manifest.embedders:
+            try:
+                point = entry.operating_point(target)
+            except ModelError:
+                rows.append({"model": entry.name, "missing": True})
+                continue
+            fmr, fnmr = point.expected_fmr, point.expected_fnmr
+            if fmr is None or fnmr is None:
+                continue
+            rows.append({"model": entry.name, "threshold": point.threshold, "n": one_in(fmr), "m": one_in(fnmr)})
+    return described
 
 
 def _section_value(section: str, form: Any, consent: prop.ConsentNotice, general: prop.General) -> Any:
@@ -493,6 +524,8 @@ def _section_value(section: str, form: Any, consent: prop.ConsentNotice, general
                 },
             }
         )
+    if section == "matching":
+        return prop.Matching(target_fmr=float(data["target_fmr"]))
     text = {"en": data["text_en"].strip(), "zh-Hans": data["text_zh"].strip()}
     changed = text != dict(consent.text)
     return prop.ConsentNotice(version=consent.version + (1 if changed else 0), text=text)  # type: ignore[arg-type]

@@ -11,10 +11,36 @@ from models import MediaError, ModelError, fetch_model, load_manifest, media_pat
 from models.media import load_media
 
 
-def test_every_embedder_has_a_cosine_threshold() -> None:
-    embedders = [e for e in load_manifest() if e.kind == "embedder"]
-    assert {"dlib-resnet-v1", "mobilefacenet-112", "sface-2021dec"} <= {e.name for e in embedders}
-    assert all(e.metric == "cosine" and e.threshold is not None and 0 < e.threshold < 1 for e in embedders)
+def test_every_embedder_has_a_cosine_threshold_at_the_default_fmr() -> None:
+    manifest = load_manifest()
+    assert {"dlib-resnet-v1", "mobilefacenet-112"} <= {e.name for e in manifest.embedders}
+    for entry in manifest.embedders:
+        assert entry.metric == "cosine"
+        assert 0 < manifest.threshold(entry.name) == manifest.threshold(entry.name, 1e-3) < 1
+
+
+def test_calibrated_embedders_state_both_operating_points_and_what_they_give_on_new_people() -> None:
+    manifest = load_manifest()
+    for name in ("dlib-resnet-v1", "mobilefacenet-112"):
+        entry = manifest.get(name)
+        assert entry.calibration is not None
+        assert entry.calibration["impostor_pairs"] >= 300_000
+        assert entry.calibration["seed"] is not None
+        loose, strict = entry.operating_point(1e-3), entry.operating_point(1e-4)
+        assert loose.threshold < strict.threshold
+        for point in (loose, strict):
+            assert point.expected_fmr is not None
+            assert point.expected_fnmr is not None
+            low, high = point.measured["cv_fmr_ci95_by_identity"]
+            assert low <= point.target_fmr <= high, (name, point.target_fmr)
+            assert point.measured["cv_false_matches"] >= 30
+
+
+def test_a_missing_operating_point_is_named() -> None:
+    with pytest.raises(ModelError, match=r"no threshold calibrated for FMR 0\.01"):
+        load_manifest().threshold("mobilefacenet-112", 1e-2)
+    with pytest.raises(ModelError, match="not an embedder"):
+        load_manifest().threshold("yunet-2023mar")
 
 
 def test_dlib_models_come_from_their_package_and_verify() -> None:

@@ -11,6 +11,7 @@ import pyotp
 import pytest
 from flask.testing import FlaskClient
 
+from models.registry import load_manifest, one_in
 from protocol import VerifyKey, receipt_fragment, verify_receipt
 from service import property as prop
 from service import totp_vault
@@ -182,6 +183,33 @@ def test_settings_change_time_zone_and_consent_version(client: FlaskClient, staf
         notice = prop.load(session, prop.ConsentNotice)
     assert notice.version == 2
     assert notice.text["en"] == "New words."
+
+
+def test_settings_choose_the_operating_point_and_say_what_it_means(
+    client: FlaskClient, staff: Staff, svc: Service
+) -> None:
+    staff.sign_in_as("manager")
+    page = client.get("/panel/settings").get_data(as_text=True)
+    point = load_manifest().get("dlib-resnet-v1").operating_point(1e-4)
+    assert "Face matching" in page
+    assert f"dlib-resnet-v1 (threshold {point.threshold})" in page
+    expected = f"about one impostor in {one_in(point.expected_fmr)} is accepted"
+    assert expected in page
+    uncalibrated = [
+        e.name for e in load_manifest().embedders if not any(p.target_fmr == 1e-4 for p in e.operating_points)
+    ]
+    for name in uncalibrated:  # named under 1e-4 only, as refused
+        assert page.count(f"{name}: not calibrated for this rate") == 1
+    assert re.search(r'<input checked [^>]*value="0\.001"', page)
+    token = csrf_token(page)
+    form = {"csrf_token": token, "section": "matching"}
+    bad = client.post("/panel/settings", data=form | {"matching-target_fmr": "0.5"})
+    assert bad.status_code == 400
+    good = client.post("/panel/settings", data=form | {"matching-target_fmr": "0.0001"})
+    assert good.status_code == 302
+    with svc.db.transaction() as session:
+        assert prop.load(session, prop.Matching).target_fmr == 1e-4
+    assert re.search(r'<input checked [^>]*value="0\.0001"', client.get("/panel/settings").get_data(as_text=True))
 
 
 def test_admin_creates_disables_and_resets_staff(client: FlaskClient, staff: Staff, svc: Service) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from models import load_manifest
-from protocol import Suite, encode_template
+from protocol import Suite, Template, encode_template
+from service import property as prop
 from service.models import CheckinAttempt, StoredTemplate
 from tests.service.conftest import Actions, near, random_template
 
@@ -36,6 +38,26 @@ def test_same_face_is_accepted_with_score_and_threshold(actions: Actions, suite:
     # The service's threshold is the manifest's, for the template's model.
     assert answer.json["score"] >= answer.json["threshold"] == load_manifest().threshold("dlib-resnet-v1")
     assert answer.json["model"] == "dlib-resnet-v1"
+
+
+def test_the_propertys_operating_point_chooses_the_threshold(actions: Actions) -> None:
+    manifest = load_manifest()
+    loose, strict = manifest.threshold("dlib-resnet-v1", 1e-3), manifest.threshold("dlib-resnet-v1", 1e-4)
+    assert loose < strict
+    reference = random_template(5)
+    other = random_template(6).vector - (random_template(6).vector @ reference.vector) * reference.vector
+    cosine = (loose + strict) / 2  # a score between the two operating points' thresholds
+    live = Template.from_embedding(
+        "dlib-resnet-v1", cosine * reference.vector + np.sqrt(1 - cosine**2) * other / np.linalg.norm(other)
+    )
+    _, by_default = actions.checkin(live, reference)
+    assert (by_default.json["decision"], by_default.json["threshold"]) == ("accepted", loose)
+    assert by_default.json["score"] == pytest.approx(cosine, abs=1e-5)
+    with actions.svc.db.transaction() as session:
+        prop.save(session, prop.Matching(target_fmr=1e-4), actor="staff:1")
+    _, strictly = actions.checkin(live, reference)
+    assert (strictly.json["decision"], strictly.json["reason"]) == ("rejected", "no-match")
+    assert strictly.json["threshold"] == strict
 
 
 def test_other_face_is_rejected_and_nothing_is_stored(actions: Actions) -> None:

@@ -34,3 +34,11 @@ def test_invalid_values_are_refused() -> None:
         prop.Liveness(challenge_mix={"none": 0, "blink": 0})
     with pytest.raises(ValidationError):
         prop.Retention(checkout_grace_h=-1)
+    with pytest.raises(ValidationError, match=r"one of 0\.001, 0\.0001"):
+        prop.Matching(target_fmr=0.01)
+
+
+def test_the_operating_point_defaults_to_fmr_1e_3_and_reads_back_exactly() -> None:
+    assert prop.Matching().target_fmr == 0.001
+    stored = prop.Matching(target_fmr=0.0001).model_dump_json()
+    assert prop.from_document(prop.Matching, stored).target_fmr == 1e-4
