@@ -12,13 +12,16 @@ model files that come from no mirror in the model cache (`lethe models fetch`:
 MediaPipe's face landmark model, taken out of its pinned wheel from the package
 index, and dlib's ResNet converted to ONNX); a no-op when they are there. As
 root on Debian it also installs the Debian packages the tests need (Chromium,
-its WebDriver, a CJK font and systemd-analyze) when missing.
+its WebDriver, a CJK font and systemd-analyze) when missing,
+and with the machine's npm it installs axe-core (pinned in tests/axe) into
+.venv/node for the browser tests' accessibility checks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -34,6 +37,9 @@ FETCHED_MODELS = ("mediapipe-face-landmark", "dlib-resnet-v1-onnx")
 # Chromium through chromedriver, the Simplified Chinese text needs a CJK font, and the kiosk's
 # systemd units are checked with systemd-analyze.
 DEBIAN_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk", "systemd")
+# npm packages the browser tests need (axe-core, for the accessibility check), pinned by their lock file,
+# installed into .venv/node with the machine's npm.
+NODE_PACKAGES = ROOT / "tests" / "axe"
 
 
 def run(*args: str | Path, **kwargs: object) -> None:
@@ -58,9 +64,23 @@ def system_packages() -> None:
     run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, env=dict(os.environ) | apt)
 
 
+def node_packages() -> None:
+    """Install the pinned npm packages (``tests/axe``) into ``.venv/node`` with ``npm ci`` (integrity-checked)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        print("npm is missing: the accessibility checks of the browser tests need it (Debian: apt-get install npm)")
+        return
+    target = VENV / "node"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy2(NODE_PACKAGES / name, target / name)
+    run(npm, "ci", "--prefix", target, "--no-audit", "--no-fund", "--ignore-scripts")
+
+
 def setup() -> None:
     system_packages()
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + Path(__file__).read_bytes()).hexdigest()
+    lock = (NODE_PACKAGES / "package-lock.json").read_bytes()
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + Path(__file__).read_bytes() + lock).hexdigest()
     if STAMP.is_file() and STAMP.read_text() == wanted:
         return
     if not (BIN / "python").exists():
@@ -69,6 +89,7 @@ def setup() -> None:
     pip = (BIN / "python", "-m", "pip", "--disable-pip-version-check", "-q")
     run(*pip, "install", "--upgrade", "pip")
     run(*pip, "install", "-e", ".[test]")
+    node_packages()
     STAMP.write_text(wanted)
 
 

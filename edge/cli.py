@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import click
 
-EXIT_ACCEPTED, EXIT_REJECTED, EXIT_KIOSK_ERROR = 0, 1, 3
+from edge.errors import EXIT_STATUS_HELP, ExitStatus
 
 
 def _settings(**overrides: Any) -> Any:
@@ -21,6 +22,11 @@ def _settings(**overrides: Any) -> Any:
         return KioskSettings.from_env(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
         raise click.UsageError(f"configuration: {exc}") from None
+
+
+def _configure_logging(level: str) -> None:
+    """The kiosk's own log lines (steps, error codes and details; never a frame or a template) at ``level``."""
+    logging.getLogger("edge").setLevel(level)
 
 
 def _check_id_options(id_image: Path | None, id_from_camera: bool, id_source: str | None, reverify: bool) -> None:
@@ -48,7 +54,7 @@ def _fail(exc: Any, as_json: bool) -> None:
     sys.exit(exc.exit_status)
 
 
-@click.group(invoke_without_command=True)
+@click.group(invoke_without_command=True, epilog=EXIT_STATUS_HELP)
 @click.option("--service", "service_url", help="Service base URL [LETHE_KIOSK_SERVICE_URL].")
 @click.option("--source", help="Camera index, /dev/videoN, picamera[:N], a video file, an image or an image folder.")
 @click.option("--id-image", type=click.Path(path_type=Path), help="The ID portrait (image file).")
@@ -111,11 +117,9 @@ def kiosk(
     turn right or none, from the property's liveness policy); the kiosk shows its
     instruction and checks it from landmarks, and sends it with the passive
     liveness score inside the sealed envelope. A recorded video cannot perform a
-    challenge it was not recorded for: run those against a property whose policy
-    is passive-only (require_challenge = false).
-
-    Exit status: 0 accepted, 1 rejected, 3 kiosk-side error (e.g. no face in the
-    ID image), 4 service error (its problem code is printed), 2 usage.
+    challenge it was not recorded for: run those against a property set to the
+    try-out policy, passive liveness only (lethe property liveness
+    --demo-passive-only, audited as such).
 
     The service verifies nothing without the guest's recorded consent: this
     headless command has no screen to show the notice on, so it needs
@@ -129,6 +133,7 @@ def kiosk(
     if check_config:
         click.echo(settings.describe())
         return
+    _configure_logging(settings.log_level)
     if not source:
         raise click.UsageError("missing --source")
     _check_id_options(id_image, id_from_camera, id_source, reverify)
@@ -183,7 +188,7 @@ def kiosk(
             f"  {result['frames_fused']} frames fused of {result['frames_seen']} read; "
             f"{result['seconds_to_decision']:.1f} s to decision"
         )
-    sys.exit(EXIT_ACCEPTED if result["decision"] == "accepted" else EXIT_REJECTED)
+    sys.exit(ExitStatus.ACCEPTED if result["decision"] == "accepted" else ExitStatus.REJECTED)
 
 
 @kiosk.command()
@@ -211,7 +216,7 @@ def register(service_url: str, code: str, key_file: Path | None) -> None:
     click.echo(f"registered kiosk {kiosk_id}; identity in {settings.key_file}")
 
 
-@kiosk.command()
+@kiosk.command(epilog=EXIT_STATUS_HELP)
 @click.option("--source", required=True, help="Camera index, /dev/videoN, picamera[:N], a video file or images.")
 @click.option("--id-image", type=click.Path(path_type=Path), help="The ID portrait (image file).")
 @click.option(
@@ -223,6 +228,20 @@ def register(service_url: str, code: str, key_file: Path | None) -> None:
 @click.option(
     "--result-seconds", type=click.FloatRange(0, 600), default=15.0, show_default=True, help="Result shown this long."
 )
+@click.option(
+    "--retry-for",
+    "retry_for_s",
+    type=click.FloatRange(0),
+    help="A kiosk that cannot work shows 'out of order' and retries this many seconds, then exits with the "
+    "error's status [default: retry until it works].",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["check-in", "check-out"]),
+    default="check-in",
+    show_default=True,
+    help="The flow the attract screen starts in (the guest can switch; check-out for an express-checkout kiosk).",
+)
 @click.option("--key-file", type=click.Path(path_type=Path), help="Kiosk identity file [LETHE_KIOSK_KEY_FILE].")
 @click.option("--realtime", is_flag=True, help="Read a video file at its own frame rate.")
 def screen(
@@ -233,27 +252,35 @@ def screen(
     booking_source: str | None,
     port: int,
     result_seconds: float,
+    retry_for_s: float | None,
+    mode: str,
     key_file: Path | None,
     realtime: bool,
 ) -> None:
-    """Serve the guest's screen on http://127.0.0.1:PORT/ and check one guest in through it.
+    """Serve the guest's screen on http://127.0.0.1:PORT/ and serve one guest through it.
 
-    Open the page in a browser in kiosk mode. The guest shows the booking QR,
-    reads and accepts the property's consent notice (or chooses the front desk),
-    shows the ID document (with --id-from-camera) and looks at the camera. The
-    answer is recorded at the service before any capture; a refusal (or no
-    answer within 120 s) closes the session there.
-    Exit status as for `lethe kiosk`.
+    Open the page in a browser in kiosk mode. The kiosk first loads its key
+    and models, tells the service it is ready and opens the camera; if any of
+    that fails it shows "out of order, please see the front desk", logs why
+    and retries with backoff (LETHE_KIOSK_RETRY_INITIAL_S, _RETRY_MAX_S). Then
+    the attract screen waits for the booking QR. To check in, the guest reads
+    and accepts the property's consent notice (or chooses the front desk),
+    shows the ID document (with --id-from-camera) and looks at the camera; the
+    answer is recorded at the service before any capture, and a refusal (or no
+    answer within 120 s) closes the session there. To check out ("Check out" on
+    the attract screen), the guest confirms and gets a QR code that opens the
+    signed deletion receipt on their phone.
     """
     from edge.screen import GuestScreen, create_screen_app, run_guest, serve
 
     _check_id_options(id_image, id_from_camera, id_source, reverify=False)
     settings = _settings(key_file=key_file)
-    guest = GuestScreen()
+    _configure_logging(settings.log_level)
+    guest = GuestScreen(mode=mode)
     server = serve(create_screen_app(guest), port)
     click.echo(f"guest screen on http://127.0.0.1:{server.server_port}/", err=True)
     try:
-        run_guest(
+        status = run_guest(
             guest,
             settings,
             source=source,
@@ -261,10 +288,13 @@ def screen(
             id_source=id_source,
             booking_source=booking_source,
             realtime=realtime,
+            retry_for_s=retry_for_s,
         )
-        final = guest.state()["screen"]
-        click.echo(f"result: {final}")
+        final = guest.state()
+        error = f" ({final['error']})" if final.get("error") else ""
+        click.echo(f"result: {final['screen']}{error}")
         time.sleep(result_seconds)
     finally:
+        guest.close()
         server.shutdown()
-    sys.exit(EXIT_ACCEPTED if final == "accepted" else EXIT_REJECTED)
+    sys.exit(status)

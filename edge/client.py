@@ -87,6 +87,28 @@ class ServiceClient:
         answer: dict[str, Any] = self._request("POST", path, body=body, headers=headers)
         return answer
 
+    def _signed_post(self, identity: KioskIdentity, path: str, document: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(document).encode()
+        headers = sign_request(identity.key, identity.kiosk_id, "POST", path, body)
+        headers["Content-Type"] = "application/json"
+        answer: dict[str, Any] = self._request("POST", path, body=body, headers=headers)
+        return answer
+
+    def report_status(self, identity: KioskIdentity, state: str, error: str | None = None) -> dict[str, Any]:
+        """Tell the service this kiosk is ``ready`` or ``out-of-order`` (with the error code); return its answer.
+
+        The answer carries what the guest's screen shows that the property
+        decides: its name, accent colour and logo, and the receipt key and page.
+        """
+        return self._signed_post(identity, "/api/v1/kiosks/status", {"state": state, "error": error})
+
+    def checkout(self, identity: KioskIdentity, booking_code: str) -> dict[str, Any]:
+        """Check the guest out; return the signed deletion receipt."""
+        receipt: dict[str, Any] = self._signed_post(identity, "/api/v1/checkout", {"booking_code": booking_code})[
+            "receipt"
+        ]
+        return receipt
+
     def verify(self, envelope: bytes) -> dict[str, Any]:
         result: dict[str, Any] = self._request(
             "POST", "/api/v1/verify", body=envelope, headers={"Content-Type": ENVELOPE_MEDIA_TYPE}

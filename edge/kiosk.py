@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from edge.backends import create_backend
+from edge.backends import Embedder, create_backend
 from edge.capture import LiveCapture
 from edge.client import ServiceClient
 from edge.errors import ConsentRefused, EdgeError, InvalidBookingCodeError
@@ -70,6 +70,7 @@ class CheckinOutcome:
     seconds_to_decision: float
     seconds_from_first_frame: float
     liveness: LivenessEvidence | None = None
+    first_good_frame_at: float = 0.0  # time.monotonic() when the first usable face frame arrived
 
     def as_json(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -99,6 +100,35 @@ def backend_options(settings: KioskSettings) -> dict[str, Any]:
     return {}
 
 
+@dataclass(frozen=True)
+class KioskParts:
+    """What every check-in needs loaded: the kiosk's identity, its face backend and threshold, the models.
+
+    The guest's screen loads them once before showing the attract screen, so a
+    kiosk missing any of them says so at once (and the guest does not wait for
+    them after the booking QR); the headless command loads them per run.
+    """
+
+    identity: KioskIdentity
+    backend: Embedder
+    threshold: float
+    landmarks: LandmarkModel
+    passive: PassiveLiveness | None
+
+
+def load_parts(settings: KioskSettings) -> KioskParts:
+    """Load the identity and the models; raise :class:`~edge.errors.EdgeError` naming what is missing."""
+    identity = load_identity(settings.key_file)
+    backend = create_backend(settings.backend, **backend_options(settings))
+    return KioskParts(
+        identity=identity,
+        backend=backend,
+        threshold=load_manifest().threshold(backend.model_id),
+        landmarks=LandmarkModel(settings.landmarks),
+        passive=PassiveLiveness() if settings.passive_liveness else None,
+    )
+
+
 def run_checkin(
     settings: KioskSettings,
     *,
@@ -112,6 +142,7 @@ def run_checkin(
     id_source: str | None = None,
     consent_accepted: bool = False,
     reverify: bool = False,
+    parts: KioskParts | None = None,
 ) -> CheckinOutcome:
     """Check one guest in. Raises an :class:`~edge.errors.EdgeError` for anything but a decision.
 
@@ -153,11 +184,8 @@ def run_checkin(
         with opened(booking_source or source) as qr_frames:
             code = read_booking(qr_frames, max_seconds=settings.max_seconds)
         _check_cancelled(screen)
-    identity = load_identity(settings.key_file)
-    backend = create_backend(settings.backend, **backend_options(settings))
-    threshold = load_manifest().threshold(backend.model_id)
-    landmarks = LandmarkModel(settings.landmarks)
-    passive = PassiveLiveness() if settings.passive_liveness else None
+    parts = parts or load_parts(settings)
+    identity, backend = parts.identity, parts.backend
     client = ServiceClient(settings.service_url, timeout_s=settings.http_timeout_s)
     try:
         recipient = client.recipient_key(Suite.from_label(settings.suite))
@@ -190,7 +218,9 @@ def run_checkin(
                 id_template = id_capture.template
                 evidence["id_frames"] = id_capture.frames_seen
                 _check_cancelled(screen)
-            capturer = LiveCapture(backend, settings, match_threshold=threshold, landmarks=landmarks, passive=passive)
+            capturer = LiveCapture(
+                backend, settings, match_threshold=parts.threshold, landmarks=parts.landmarks, passive=parts.passive
+            )
             if screen is not None:
                 screen.step("face", challenge=session.challenge)
             with opened(source) as frames:
@@ -238,7 +268,13 @@ def run_checkin(
         client.close()
     done = time.monotonic()
     return CheckinOutcome(
-        decision, capture.frames_seen, capture.frames_fused, done - started, done - first_frame, liveness
+        decision,
+        capture.frames_seen,
+        capture.frames_fused,
+        done - started,
+        done - first_frame,
+        liveness,
+        first_frame + capture.first_good_s,
     )
 
 

@@ -78,6 +78,24 @@ class KioskSettings(BaseModel):
         "2x this many ResNet passes; onnx: 2 or more adds the mirror)",
     )
     http_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="the kiosk's log level (stderr: the journal under systemd)"
+    )
+    retry_initial_s: float = Field(
+        default=2.0, gt=0, le=600, description="guest screen: first wait before retrying a kiosk that cannot work (s)"
+    )
+    retry_max_s: float = Field(
+        default=60.0, gt=0, le=3600, description="guest screen: longest wait between retries, doubling up to it (s)"
+    )
+    unreachable_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="guest screen: an unreachable service shows 'one moment' this long, then 'out of order' (s)",
+    )
+    status_interval_s: float = Field(
+        default=60.0, ge=5, le=3600, description="guest screen: how often an idle kiosk reports that it is ready (s)"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> KioskSettings:

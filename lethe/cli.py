@@ -11,12 +11,13 @@ from lethe import __version__
 from lethe.bench import bench
 from lethe.bench import service as bench_service
 from lethe.bench.kiosk import kiosk as bench_kiosk
+from lethe.bench.screen import screen as bench_screen
 from lethe.booking import booking
 from lethe.demo import demo
 from lethe.eval import evaluate
 from models.cli import media, models
 from service.cli import db, device, integration, receipt, serve
-from service.cli_admin import audit, keys, purge, reservations, stay
+from service.cli_admin import audit, keys, property_group, purge, reservations, stay
 from service.panel.cli import staff
 
 
@@ -26,7 +27,7 @@ def main() -> None:
     """Lethe: privacy-preserving face check-in for hotels.
 
     Service side: serve, db, device, integration, receipt, stay, purge, audit, keys,
-    reservations, staff, booking. Kiosk side: kiosk.
+    reservations, property, staff, booking. Kiosk side: kiosk.
     Both: models, media. Measurements: eval, bench. Try it all at once: demo.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -34,7 +35,7 @@ def main() -> None:
 
 for command in (serve, db, device, integration, receipt, kiosk, models, media, demo, evaluate, booking, bench, staff):
     main.add_command(command)
-for command in (stay, purge, audit, keys, reservations):  # operator commands (service/cli_admin.py)
+for command in (stay, purge, audit, keys, reservations, property_group):  # operator commands (service/cli_admin.py)
     main.add_command(command)
-for command in (bench_kiosk, *bench_service.COMMANDS):  # lethe bench kiosk | verify | purge
+for command in (bench_kiosk, bench_screen, *bench_service.COMMANDS):  # lethe bench kiosk | screen | verify | purge
     bench.add_command(command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,3 +48,32 @@ def verify_receipt(document: Mapping[str, Any], public_key: VerifyKey) -> dict[s
         raise InvalidSignature("signature is not base64url") from None
     public_key.verify(raw, RECEIPT_DOMAIN + canonical_json(claims))
     return claims
+
+
+RECEIPT_LINK_VERSION = "r1"
+
+
+def receipt_fragment(document: Mapping[str, Any]) -> str:
+    """The receipt as a URL fragment: ``r1.<key id>.<base64url canonical claims>.<base64url signature>``.
+
+    The claims travel as the exact bytes that were signed, so the receipt page
+    verifies them without re-serialising JSON; a browser never sends a URL's
+    fragment to the server, so the page's host does not learn whose receipt it shows.
+    """
+    claims = base64.urlsafe_b64encode(canonical_json(document["claims"])).decode("ascii").rstrip("=")
+    return ".".join((RECEIPT_LINK_VERSION, str(document["key_id"]), claims, str(document["signature"])))
+
+
+def receipt_from_fragment(fragment: str) -> dict[str, Any]:
+    """The receipt document a :func:`receipt_fragment` holds (not yet verified: see :func:`verify_receipt`).
+
+    Raises :class:`~protocol.errors.InvalidSignature` when the fragment is not one.
+    """
+    parts = fragment.removeprefix("#").split(".")
+    if len(parts) != 4 or parts[0] != RECEIPT_LINK_VERSION:
+        raise InvalidSignature("not a receipt link")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4)))
+    except (binascii.Error, ValueError):
+        raise InvalidSignature("the receipt link's claims are not base64url JSON") from None
+    return {"claims": claims, "key_id": parts[1], "signature": parts[3]}

@@ -6,7 +6,7 @@ from flask import Flask
 
 from models.registry import load_manifest
 from service import keyring, keys, limits, logs, metrics, panel, problems, replay, schedule
-from service.api import fastpath, health, kiosk, openapi, pms
+from service.api import fastpath, health, kiosk, openapi, pms, receipt
 from service.context import EXTENSION, Service
 from service.db import Database
 from service.settings import Settings
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     keys.init_app(app)
     metrics.init_app(app)
     limits.init_app(app, settings)
-    for blueprint in (health.bp, kiosk.bp, pms.bp, openapi.bp):
+    for blueprint in (health.bp, kiosk.bp, pms.bp, openapi.bp, receipt.bp):
         app.register_blueprint(blueprint)
     panel.init_app(app)
     fastpath.init_app(app, settings.verify_fast_path)  # last: it wraps the finished app

@@ -85,9 +85,10 @@ class Verification:
     score: float | None = None
     threshold: float | None = None
     problem: LetheError | None = None
+    first_name: str | None = None  # accepted only: for the signing kiosk's welcome
 
     def as_json(self) -> dict[str, object]:
-        return {
+        answer: dict[str, object] = {
             "session": self.session_id,
             "decision": self.decision,
             "reason": self.reason,
@@ -95,6 +96,15 @@ class Verification:
             "score": self.score,
             "threshold": self.threshold,
         }
+        if self.first_name is not None:
+            answer["first_name"] = self.first_name
+        return answer
+
+
+def first_name(guest_name: str) -> str:
+    """The name the kiosk's welcome uses: the first word of the reservation's name (all of it when one word)."""
+    words = guest_name.split()
+    return words[0] if words else guest_name
 
 
 def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.datetime, ttl_s: int) -> CheckinSession:
@@ -103,16 +113,19 @@ def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.date
     if stay.status not in ACTIVE:
         raise StayNotActive()
     lockout.check_not_locked(stay)
+    policy = prop.load(session, prop.Liveness)
     checkin = CheckinSession(
         id=str(uuid.uuid4()),
         stay_id=stay.id,
         kiosk_id=kiosk.id,
         nonce=secrets.token_bytes(32),
         expires_at=now + dt.timedelta(seconds=ttl_s),
-        challenge=liveness.choose_challenge(session),
+        challenge=liveness.choose_challenge(policy),
     )
     session.add(checkin)
-    audit.append(session, actor=f"kiosk:{kiosk.id}", action="checkin.session.open", subject=stay.id)
+    # A session under the try-out policy (passive liveness only) says so in the audit, for every check-in.
+    details = None if policy.require_challenge else {"liveness_policy": policy.name}
+    audit.append(session, actor=f"kiosk:{kiosk.id}", action="checkin.session.open", subject=stay.id, details=details)
     return checkin
 
 
@@ -186,6 +199,7 @@ def verify(
                 match.model_id,
                 match.score,
                 match.threshold,
+                first_name=first_name(read.guest_name) if match.is_match else None,
             )
             if match.is_match:
                 record_id = str(uuid.uuid4())
@@ -224,6 +238,7 @@ _READ = (
         CheckinSession.challenge,
         CheckinSession.consent,
         Stay.status.label("stay_status"),
+        Stay.guest_name,
         Stay.locked_at,
         Stay.unlocked_at,
         Stay.secret_fingerprint,

@@ -63,7 +63,7 @@ def _echo_json(value: Any) -> None:
 @click.option("--status", type=click.Choice(["active", "suspended", "revoked"]), help="Only kiosks in this state.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def device_list(status: str | None, as_json: bool) -> None:
-    """List registered kiosks: id, name, status, key id, last seen."""
+    """List registered kiosks: id, name, status, key id, last seen, last reported state and error code."""
     from service.kiosks import list_kiosks
 
     with _session() as (_db, _ring, session):
@@ -73,7 +73,9 @@ def device_list(status: str | None, as_json: bool) -> None:
         return
     for k in found:
         seen = k.last_seen_at.isoformat(timespec="seconds") if k.last_seen_at else "never"
-        click.echo(f"{k.id}  {k.status:<9}  key {k.key_id}  last seen {seen}  {k.name}")
+        error = f" (last error {k.last_error})" if k.last_error else ""
+        state = f"{k.state or 'no report'}{error}"
+        click.echo(f"{k.id}  {k.status:<9}  key {k.key_id}  last seen {seen}  {state}  {k.name}")
 
 
 def _device_action(name: str, doc: str, call: Callable[..., Any]) -> None:
@@ -385,3 +387,35 @@ def reservations_import(file: Path, codes_path: Path, actor: str) -> None:
         writer.writerow(["reference", "guest_name", "qr_payload"])
         writer.writerows(rows)
     click.echo(f"imported {len(rows)} reservation(s); booking codes in {codes_path} (mode 0600)")
+
+
+# -- the property's settings ----------------------------------------------------------------------
+
+
+@click.group("property")
+def property_group() -> None:
+    """The property's settings that a command sets (the rest: the panel's Settings)."""
+
+
+@property_group.command("liveness")
+@click.option(
+    "--demo-passive-only/--require-challenge",
+    "demo",
+    required=True,
+    help="--demo-passive-only: passive liveness only, for a demo or try-out with recorded video (which cannot "
+    "perform a challenge drawn at random); never for production. --require-challenge: the production policy.",
+)
+@actor_option
+def property_liveness(demo: bool, actor: str) -> None:
+    """Set the liveness policy: an active challenge per check-in (the default), or passive only for a demo.
+
+    The change is audited naming the policy (liveness_policy), and every check-in
+    session opened under the demo policy is audited with liveness_policy:
+    passive-only-demo.
+    """
+    from service import property as prop
+
+    with _session() as (_db, _ring, session):
+        current = prop.load(session, prop.Liveness)
+        prop.save(session, current.model_copy(update={"require_challenge": not demo}), actor=actor)
+    click.echo("liveness policy: passive only (demo)" if demo else "liveness policy: an active challenge per check-in")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 from service.models import CheckinSession, EnrolmentCode, Kiosk, RequestNonce
 
 ACTIVE, SUSPENDED, REVOKED = "active", "suspended", "revoked"
+log = logging.getLogger(__name__)
 
 
 def _hash_code(code: str) -> str:
@@ -113,6 +115,9 @@ class KioskInfo:
     key_id: str
     created_at: dt.datetime
     last_seen_at: dt.datetime | None
+    state: str | None = None
+    last_error: str | None = None
+    last_error_at: dt.datetime | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -122,6 +127,9 @@ class KioskInfo:
             "key_id": self.key_id,
             "created_at": self.created_at.isoformat(),
             "last_seen_at": self.last_seen_at.isoformat() if self.last_seen_at else None,
+            "state": self.state,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
         }
 
 
@@ -133,7 +141,24 @@ def _info(kiosk: Kiosk) -> KioskInfo:
         key_id=VerifyKey(kiosk.public_key).key_id.hex(),
         created_at=kiosk.created_at,
         last_seen_at=kiosk.last_seen_at,
+        state=kiosk.state,
+        last_error=kiosk.last_error,
+        last_error_at=kiosk.last_error_at,
     )
+
+
+def record_state(kiosk: Kiosk, *, state: str, error: str | None, now: dt.datetime) -> None:
+    """Keep what the kiosk reported: ``ready``, or ``out-of-order`` with the error code that stops it.
+
+    The last error code and its time stay when the kiosk is ready again, so staff
+    see what last went wrong; the kiosk's log holds the detail.
+    """
+    if state == "out-of-order" and kiosk.state != "out-of-order":
+        log.warning("kiosk %s is out of order: %s", kiosk.id, error)
+    kiosk.state = state
+    if error is not None:
+        kiosk.last_error = error
+        kiosk.last_error_at = now
 
 
 def require_reason(reason: str | None) -> str:

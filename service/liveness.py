@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy.orm import Session
-
 from protocol import LivenessEvidence
 from service import property as prop
 
 NO_CHALLENGE = "none"
 
 
-def choose_challenge(session: Session) -> str:
-    """Draw this session's challenge from the property's mix, with a CSPRNG so a kiosk cannot predict it."""
-    policy = prop.load(session, prop.Liveness)
+def choose_challenge(policy: prop.Liveness) -> str:
+    """Draw a session's challenge from the policy's mix, with a CSPRNG so a kiosk cannot predict it."""
     if not policy.require_challenge:
         return NO_CHALLENGE
     weighted = [(name, weight) for name, weight in sorted(policy.challenge_mix.items()) if weight > 0]

@@ -114,6 +114,9 @@ class Kiosk(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str | None] = mapped_column(String(16))  # last reported: ready or out-of-order
+    last_error: Mapped[str | None] = mapped_column(String(64))  # the last out-of-order error code
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class EnrolmentCode(Base):

@@ -43,9 +43,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+LOGO_TYPES = ("image/png", "image/jpeg", "image/webp", "image/svg+xml")
+MAX_LOGO_BYTES = 40 * 1024  # with the form around it, under the default 64 KiB request limit
+
+
+class Logo(_Section):
+    """The hotel's logo for the guest's screen: an image of at most 40 KiB, base64."""
+
+    media_type: Literal["image/png", "image/jpeg", "image/webp", "image/svg+xml"]
+    data: str = Field(max_length=(MAX_LOGO_BYTES * 4 + 2) // 3 + 4)
+
+
 class General(_Section):
+    """The hotel: its name and time zone, and how the guest's screen presents it (accent colour, logo)."""
+
     name: str = Field(default="Lethe demo hotel", min_length=1, max_length=120)
     timezone: str = "UTC"
+    accent_colour: str = Field(default="#0f5f5a", pattern=r"^#[0-9a-fA-F]{6}$")
+    logo: Logo | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -65,8 +80,19 @@ class Retention(_Section):
     abandoned_session_min: int = Field(default=30, ge=5, le=24 * 60)
 
 
+DEMO_LIVENESS = "passive-only-demo"
+
+
 class Liveness(_Section):
-    """What the service requires of the kiosk's liveness evidence before it accepts."""
+    """What the service requires of the kiosk's liveness evidence before it accepts.
+
+    ``require_challenge = False`` is the try-out policy, for demos with recorded
+    video (which cannot perform a challenge drawn at random): passive liveness
+    only. It is never the default; setting it (``lethe property liveness
+    --demo-passive-only``, or the panel's Settings) is audited naming it, and
+    every session opened under it is audited with ``liveness_policy:
+    passive-only-demo``.
+    """
 
     require_passive: bool = True
     passive_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -79,6 +105,11 @@ class Liveness(_Section):
         if any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
             raise ValueError("challenge weights must be non-negative and not all zero")
         return value
+
+    @property
+    def name(self) -> str:
+        """``challenge`` (the production policy), or ``passive-only-demo``: what the audit records."""
+        return "challenge" if self.require_challenge else DEMO_LIVENESS
 
 
 class Matching(_Section):
@@ -148,7 +179,8 @@ def save(session: Session, value: _Section, *, actor: str) -> None:
     else:
         row.value = document
         row.updated_at = utcnow()
-    audit.append(session, actor=actor, action="property.settings.update", subject=key)
+    details = {"liveness_policy": value.name} if isinstance(value, Liveness) else None
+    audit.append(session, actor=actor, action="property.settings.update", subject=key, details=details)
 
 
 def local_time(session: Session, moment: dt.datetime) -> dt.datetime:

@@ -31,6 +31,11 @@ class Settings(BaseModel):
     enrolment_code_ttl_s: int = Field(default=900, ge=60, le=86400, description="lifetime of a kiosk enrolment code")
     max_body_bytes: int = Field(default=65536, ge=4096, le=1 << 20, description="largest accepted request body")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    public_url: str = Field(
+        default="",
+        pattern=r"^(https?://[^\s#?]+)?$",
+        description="the service's address as guests' phones reach it (receipt links); empty: as the kiosk reached it",
+    )
     redis_url: str = Field(default="", description="Redis URL for the replay cache and rate limits; empty: database")
     redis_prefix: str = Field(default="lethe:", max_length=64, description="prefix of every Redis key")
     rate_limit_kiosk: str = Field(default="300/minute", description="signed requests and verifications per kiosk")

@@ -231,12 +231,7 @@ def e2e(runs: int) -> None:
     decoded as fast as the kiosk takes them and once at the video's own pace
     (--realtime, as a camera delivers them), plus the whole command's wall time.
     """
-    from models import MediaError, media_path
-
-    try:
-        video, guest = media_path("hamilton-clip"), media_path("lin-manuel-miranda")
-    except MediaError as exc:
-        raise click.ClickException(str(exc)) from None
+    video, guest = hamilton_media()
     samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="lethe-bench-") as folder:
         env, api_key, code = provisioned_instance(Path(folder))
@@ -265,6 +260,16 @@ def e2e(runs: int) -> None:
         "includes reading past them. Command start → decision adds loading the models "
         "and templating the ID portrait (3 jitters); the wall time adds starting Python.",
     )
+
+
+def hamilton_media() -> tuple[Path, Path]:
+    """The recorded Hamilton clip and the guest's ID portrait (the sample media), or a clear error."""
+    from models import MediaError, media_path
+
+    try:
+        return media_path("hamilton-clip"), media_path("lin-manuel-miranda")
+    except MediaError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def provisioned_instance(instance: Path) -> tuple[dict[str, str], str, str]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from protocol import InvalidBookingCode, parse_booking_code
 from service import checkin, consent, kiosks, limits, metrics, replay, reservations
 from service import property as prop
+from service.api.receipt import receipt_page_url
 from service.context import Service, json_body, service
 from service.errors import BadRequest, BookingSecretMismatch, LetheError, UnsupportedMediaType
 from service.models import Kiosk
@@ -202,6 +203,40 @@ def record_consent(session_id: str) -> Response:
         )
     if body.decision == "refused":
         metrics.session_ended("consent-refused")
+    return answer
+
+
+class StatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: Literal["ready", "out-of-order"] = Field(description="whether the kiosk can serve guests")
+    error: str | None = Field(
+        default=None, pattern=r"^[a-z0-9-]{1,64}$", description="the error code that puts it out of order"
+    )
+
+
+@bp.post("/kiosks/status")
+def kiosk_status() -> Response:
+    """The kiosk reports its state (signed); the answer is what its guest screen shows of the property.
+
+    Staff see the last report on the Kiosks page (last seen, state, last error code).
+    """
+    svc = service()
+    with svc.db.transaction() as session:
+        kiosk = _signed_kiosk(session)
+        body = json_body(StatusBody)
+        kiosks.record_state(kiosk, state=body.state, error=body.error, now=svc.now())
+        general = prop.load(session, prop.General)
+        answer = jsonify(
+            kiosk_id=kiosk.id,
+            name=kiosk.name,
+            state=kiosk.state,
+            property={
+                "name": general.name,
+                "accent_colour": general.accent_colour,
+                "logo": general.logo.model_dump() if general.logo else None,
+            },
+            receipt={"key_id": svc.keyring.receipt_key.public_key().key_id.hex(), "page_url": receipt_page_url()},
+        )
     return answer
 
 

@@ -27,6 +27,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "kiosk_api.open_session": kiosk.SessionBody,
     "kiosk_api.checkout": kiosk.CheckoutBody,
     "kiosk_api.record_consent": kiosk.ConsentBody,
+    "kiosk_api.kiosk_status": kiosk.StatusBody,
     "pms_api.create_reservation": stays.ReservationBody,
     "pms_api.update_reservation": pms.UpdateBody,
 }
@@ -47,6 +48,7 @@ TAGS = {
     "health": "operations",
     "openapi": "operations",
     "metrics": "operations",
+    "receipt_page": "guest",
 }
 SKIPPED = {"static"}
 
@@ -75,6 +77,7 @@ def _security(endpoint: str) -> list[dict[str, list[str]]] | None:
         "kiosk_api.end_session",
         "kiosk_api.record_consent",
         "kiosk_api.checkout",
+        "kiosk_api.kiosk_status",
     ):
         return [{"kioskSignature": []}]
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateField,
@@ -48,6 +49,9 @@ class StaffForm(FlaskForm):  # type: ignore[misc]
 class GeneralForm(FlaskForm):  # type: ignore[misc]
     name = StringField(validators=[DataRequired(), Length(max=120)])
     timezone = StringField(validators=[DataRequired(), Length(max=64)])
+    accent_colour = StringField(validators=[DataRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message="Use #rrggbb.")])
+    logo = FileField()
+    remove_logo = BooleanField()
 
 
 class RetentionForm(FlaskForm):  # type: ignore[misc]

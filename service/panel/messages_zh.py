@@ -9,6 +9,9 @@ checks every key the panel uses is present.
 from __future__ import annotations
 
 LABELS: dict[str, str] = {
+    "kiosk-state:ready": "ready",
+    "kiosk-state:out-of-order": "out of order",
+    "kiosk-state:unknown": "no report yet",
     "front_desk": "front desk",
     "manager": "manager",
     "admin": "admin",
@@ -120,6 +123,17 @@ ZH: dict[str, str] = {
     "Kiosks": "自助机",
     "Language": "语言",
     "Last seen": "最近在线",
+    "Kiosk state": "自助机状态",
+    "Accent colour": "主题色",
+    "The kiosk screen's buttons and frame, as #rrggbb; the kiosk darkens it if needed so that text on it stays readable.": "自助机屏幕上按钮和边框的颜色，格式为 #rrggbb；如有需要，自助机会将其调暗，使上面的文字保持清晰可读。",
+    "Logo": "标志",
+    "Shown on the kiosk screen: PNG, JPEG, WebP or SVG, at most 40 KiB.": "显示在自助机屏幕上：PNG、JPEG、WebP 或 SVG，不超过 40 KiB。",
+    "Remove the logo": "删除标志",
+    "Use #rrggbb.": "请使用 #rrggbb 格式。",
+    "last error": "最近错误",
+    "kiosk-state:ready": "正常",
+    "kiosk-state:out-of-order": "暂停服务",
+    "kiosk-state:unknown": "尚无报告",
     "Last sign-in": "最近登录",
     "Lethe panel": "Lethe 前台面板",
     "Liveness": "活体检测",
@@ -153,15 +167,17 @@ ZH: dict[str, str] = {
     "Register a kiosk": "注册自助机",
     "Registered": "注册时间",
     "Require a challenge": "要求活体挑战",
+    "Off: passive liveness only, for a demo with recorded video. Never in production; every check-in under it is marked in the audit log.": "关闭：仅被动活体检测，用于以录制视频演示。切勿用于正式运营；在此设置下的每次入住都会在审计日志中标注。",
     "Require the passive liveness check": "要求被动活体检测",
     "Reservation": "预订",
     "Reset two-factor": "重置双重验证",
     "Retention": "保留期限",
     "Role": "角色",
     "Save": "保存",
-    "Scan to keep this receipt. Anyone can check it with the hotel's public key: lethe receipt verify.": (
-        "扫码保存此凭证。任何人都可以用酒店的公钥验证：lethe receipt verify。"
+    "Scan with your phone to keep this receipt: the page checks the hotel's signature on the phone, against the receipt key %(key)s.": (
+        "请用手机扫描以保存此凭证：页面会在手机上用凭证密钥 %(key)s 核验酒店的签名。"
     ),
+    "Open the receipt page": "打开凭证页面",
     "Score": "分数",
     "Search": "搜索",
     "Search results": "搜索结果",

@@ -1,17 +1,22 @@
-"""The deletion receipt as a QR code the guest can scan and keep (SVG, drawn by ``qrcode``)."""
+"""The deletion receipt as a QR code the guest scans with a phone: a link to the receipt page (SVG, by segno)."""
 
 from __future__ import annotations
 
-import json
+import io
 from typing import Any
 
-import qrcode
-from qrcode.image.svg import SvgPathImage
+import segno
+
+from protocol import receipt_fragment
 
 
-def qr_svg(receipt: dict[str, Any]) -> str:
-    """An inline SVG QR code holding the receipt's compact JSON (verifiable offline with ``lethe receipt verify``)."""
-    payload = json.dumps({"receipt": receipt}, separators=(",", ":"), sort_keys=True)
-    image = qrcode.make(payload, image_factory=SvgPathImage, error_correction=qrcode.constants.ERROR_CORRECT_L)
-    svg: str = image.to_string(encoding="unicode")
-    return svg.split("?>", 1)[1] if svg.startswith("<?xml") else svg
+def receipt_link(page_url: str, receipt: dict[str, Any]) -> str:
+    """The receipt page's address with the receipt in its fragment (never sent to the server by a browser)."""
+    return f"{page_url}#{receipt_fragment(receipt)}"
+
+
+def qr_svg(link: str) -> str:
+    """An inline SVG QR code of ``link`` that scales to its box."""
+    out = io.BytesIO()
+    segno.make(link, error="l").save(out, kind="svg", xmldecl=False, svgns=True, omitsize=True, border=4)
+    return out.getvalue().decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import logging
@@ -19,6 +20,7 @@ from models.registry import OPERATING_POINTS, Manifest, ModelError, one_in
 from service import datasubject, lockout, overrides, reservations
 from service import kiosks as kiosk_service
 from service import property as prop
+from service.api.receipt import receipt_page_url
 from service.context import service
 from service.errors import LetheError
 from service.kiosks import create_enrolment_code
@@ -228,13 +230,15 @@ def checkout(stay_id: str) -> str:
             abort(404)
         receipt = reservations.checkout(db, svc.keyring, found, actor=_actor(), now=svc.now())
     svc.db.checkpoint()  # as the kiosk's and the PMS's checkouts: no copy left in SQLite's WAL, and synced to disk
+    link = receipts.receipt_link(receipt_page_url(), receipt)
     return render_template(
         "panel/receipt.html",
         stay=found,
         receipt=receipt,
         deleted_at=dt.datetime.fromisoformat(str(receipt["claims"]["deleted_at"])),
         receipt_json=json.dumps(receipt, indent=2, ensure_ascii=False),
-        qr=Markup(receipts.qr_svg(receipt)),  # noqa: S704 (SVG built by the qrcode library from our own JSON)
+        receipt_link=link,
+        qr=Markup(receipts.qr_svg(link)),  # noqa: S704 (SVG built by segno from our own link)
     )
 
 
@@ -424,7 +428,7 @@ def settings_save() -> Any:
         matching = prop.load(db, prop.Matching)
         consent = prop.load(db, prop.ConsentNotice)
     forms: dict[str, Any] = {
-        "general": GeneralForm(prefix="general", data=general.model_dump()),
+        "general": GeneralForm(prefix="general", data=general.model_dump(exclude={"logo"})),
         "retention": RetentionForm(prefix="retention", data=retention.model_dump()),
         "liveness": LivenessForm(
             prefix="liveness",
@@ -452,7 +456,7 @@ def settings_save() -> Any:
             abort(400)
         if form.validate():
             try:
-                value = _section_value(section, form, consent)
+                value = _section_value(section, form, consent, general)
             except ValidationError as exc:
                 problem = "; ".join(str(e["msg"]) for e in exc.errors())
             else:
@@ -496,10 +500,14 @@ def _operating_points(manifest: Manifest) -> dict[str, list[dict[str, Any]]]:
     return described
 
 
-def _section_value(section: str, form: Any, consent: prop.ConsentNotice) -> Any:
+def _section_value(section: str, form: Any, consent: prop.ConsentNotice, general: prop.General) -> Any:
     data = {k: v for k, v in form.data.items() if k != "csrf_token"}
     if section == "general":
-        return prop.General.model_validate(data)
+        upload, remove = data.pop("logo"), data.pop("remove_logo")
+        logo = None if remove else general.logo
+        if upload:
+            logo = prop.Logo(media_type=upload.mimetype, data=base64.b64encode(upload.read()).decode())
+        return prop.General.model_validate(data | {"logo": logo})
     if section == "retention":
         return prop.Retention.model_validate(data)
     if section == "liveness":

@@ -1,14 +1,20 @@
-"""The guest screen's server: loopback only, nothing cached, preview from memory, state and choices."""
+"""The guest screen's server and state: loopback only, nothing cached, pushed state, questions, backoff, colours."""
 
 from __future__ import annotations
 
+import json
+import random
+import re
+import string
 import threading
 
 import numpy as np
 import pytest
 
 from edge.errors import ConsentRefused
-from edge.screen import TEXTS, GuestScreen, create_screen_app
+from edge.screen import TEXTS, Backoff, GuestScreen, create_screen_app
+from edge.screen.texts import GUIDANCE_KEYS
+from edge.screen.theme import BACKGROUND, contrast, theme
 
 NOTICE = {"version": 3, "text": {"en": "Notice", "zh-Hans": "通知"}}
 
@@ -19,19 +25,50 @@ def client(screen: GuestScreen, addr: str = "127.0.0.1"):
     return web
 
 
+def wait_for(screen: GuestScreen, name: str) -> None:
+    seen = -1
+    while (change := screen.wait_for_change(seen, 5.0)) is not None:
+        seen, state = change
+        if state["screen"] == name:
+            return
+    raise AssertionError(f"no {name!r} screen")
+
+
 def test_only_loopback_clients_are_served() -> None:
     screen = GuestScreen()
     assert client(screen, "192.168.1.20").get("/state").status_code == 403
     assert client(screen, "192.168.1.20").get("/preview.jpg").status_code == 403
+    assert client(screen, "192.168.1.20").post("/front-desk").status_code == 403
     answer = client(screen, "::1").get("/state")
     assert answer.status_code == 200
     assert answer.headers["Cache-Control"] == "no-store"
+    assert "default-src 'self'" in answer.headers["Content-Security-Policy"]
 
 
 def test_page_texts_cover_both_languages_alike() -> None:
     assert set(TEXTS["en"]) == set(TEXTS["zh-Hans"])
+    for key, text in TEXTS["en"].items():
+        fields = set(re.findall(r"\{(\w+)\}", text))
+        assert fields == set(re.findall(r"\{(\w+)\}", TEXTS["zh-Hans"][key])), key
+        translated = key == "switch-language" or not set(TEXTS["zh-Hans"][key]) <= set(string.ascii_letters + " ")
+        assert TEXTS["zh-Hans"][key], key
+        assert translated, key
+    assert set(GUIDANCE_KEYS.values()) <= set(TEXTS["en"])
     page = client(GuestScreen()).get("/")
     assert b'id="front-desk"' in page.data
+    assert b"http" not in page.data  # nothing from outside the kiosk
+    for name in ("screen.js", "screen.css"):
+        with client(GuestScreen()).get(f"/static/{name}") as asset:
+            assert asset.status_code == 200
+            assert b"http:" not in asset.data
+            assert b"https:" not in asset.data
+
+
+def test_heading_and_detail_never_say_the_same_sentence() -> None:
+    for texts in TEXTS.values():
+        for key, text in texts.items():
+            detail = texts.get(f"{key}-detail")
+            assert detail is None or detail != text, key
 
 
 def test_preview_is_served_from_memory_and_dropped_at_the_end() -> None:
@@ -48,17 +85,49 @@ def test_preview_is_served_from_memory_and_dropped_at_the_end() -> None:
     assert web.get("/state").json["screen"] == "accepted"
 
 
+def test_state_changes_are_pushed_as_they_happen() -> None:
+    screen = GuestScreen()
+    events = client(screen).get("/events", buffered=False)
+    assert events.mimetype == "text/event-stream"
+    chunks = iter(events.response)
+    assert next(chunks).startswith(b"retry:")
+    assert json.loads(next(chunks).removeprefix(b"data: "))["screen"] == "starting"
+    screen.step("scan", hotel="Hotel Lethe")
+    pushed = json.loads(next(chunks).removeprefix(b"data: "))
+    assert (pushed["screen"], pushed["hotel"]) == ("scan", "Hotel Lethe")
+    screen.close()
+    assert list(chunks) == []
+    events.close()
+
+
+def test_preview_stream_sends_each_new_frame_once() -> None:
+    screen = GuestScreen()
+    screen.show_frame(np.full((480, 640, 3), 90, np.uint8))
+    stream = client(screen).get("/preview.mjpg", buffered=False)  # the test client reads the first part at once
+    assert stream.mimetype == "multipart/x-mixed-replace"
+    parts = iter(stream.response)
+    header = b"\r\n--frame\r\nContent-Type: image/jpeg\r\n\r\n"
+    assert next(parts) == header
+    part = next(parts)
+    assert part.startswith(b"\xff\xd8")
+    assert part.endswith(header)  # the next part begins at once: a browser shows a part when the next one starts
+    screen.close()
+    stream.close()
+
+
 def test_consent_accepted_returns_the_notice_version() -> None:
     screen = GuestScreen(consent_timeout_s=10)
     result: list[int] = []
     asking = threading.Thread(target=lambda: result.append(screen.ask_consent(NOTICE)))
     asking.start()
-    while screen.state()["screen"] != "consent":
-        pass
-    assert client(screen).get("/state").json["consent"] == NOTICE
-    client(screen).post("/consent")
+    wait_for(screen, "consent")
+    state = client(screen).get("/state").json
+    assert (state["consent"], state["options"]) == (NOTICE, ["accept"])
+    assert client(screen).post("/answer/check-out").status_code == 409  # not offered on this screen
+    assert client(screen).post("/answer/accept").json == {"ok": True}
     asking.join(5)
     assert result == [3]
+    assert client(screen).post("/answer/accept").status_code == 409  # the question is closed
 
 
 def test_front_desk_refuses_and_cancels() -> None:
@@ -74,20 +143,33 @@ def test_no_answer_in_time_is_a_refusal() -> None:
         GuestScreen(consent_timeout_s=0.05).ask_consent(NOTICE)
 
 
-def test_a_failed_run_ends_on_the_front_desk_screen(tmp_path, data_mirror) -> None:
-    import cv2
-
-    from edge.screen import run_guest
-    from edge.settings import KioskSettings
-
-    blank = tmp_path / "blank.png"
-    cv2.imwrite(str(blank), np.full((240, 320, 3), 90, np.uint8))
+def test_the_mode_is_chosen_on_the_attract_screen_only() -> None:
     screen = GuestScreen()
-    settings = KioskSettings(key_file=tmp_path / "kiosk.json")
-    run_guest(screen, settings, source=str(blank), id_image=blank, booking_source=str(blank))
-    assert screen.finished.is_set()
-    assert screen.state()["screen"] == "front-desk"
-    assert screen.state()["error"] == "no-booking-qr"
+    web = client(screen)
+    assert web.post("/mode/check-out").status_code == 409  # still starting
+    screen.step("scan")
+    assert web.post("/mode/check-out").json == {"ok": True}
+    assert screen.mode == "check-out"
+    assert web.post("/mode/anything").status_code == 409
+    screen.step("checkout-confirm")
+    assert web.post("/mode/check-in").status_code == 409
+    assert screen.mode == "check-out"
+
+
+def test_capture_guidance_becomes_one_instruction_key() -> None:
+    from edge.challenge import INSTRUCTIONS
+    from edge.quality import GUIDANCE
+
+    screen = GuestScreen()
+    screen.step("face", challenge="blink")
+    screen.guidance(GUIDANCE["face-too-small"])
+    assert screen.state()["guidance"] == "face-too-small"
+    screen.guidance(INSTRUCTIONS["blink"])
+    assert screen.state()["guidance"] == "do-blink"
+    screen.guidance("")  # good frames, nothing to ask: the kiosk is deciding
+    assert screen.state()["guidance"] == "steady"
+    screen.step("sending")
+    assert screen.state()["guidance"] is None
 
 
 def test_id_document_guidance_has_its_own_texts_in_both_languages() -> None:
@@ -103,5 +185,42 @@ def test_id_document_guidance_has_its_own_texts_in_both_languages() -> None:
         assert key.startswith("id-")  # too-dark and low-contrast share one text, so one key
         assert TEXTS["en"][key] == text  # the screen says what the headless kiosk prints
         assert TEXTS["zh-Hans"][key]
-    assert TEXTS["en"]["id-camera"]
-    assert TEXTS["zh-Hans"]["id-camera"]
+
+
+def test_backoff_doubles_to_its_bound_with_bounded_jitter() -> None:
+    exact = Backoff(2.0, 30.0, jitter=0)
+    assert [exact.next() for _ in range(6)] == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert exact.attempts == 6
+    jittered = [Backoff(2.0, 30.0, jitter=0.2, rng=random.Random(7)) for _ in range(2)]
+    first, second = ([b.next() for _ in range(6)] for b in jittered)
+    assert first == second  # seeded: the same delays every run
+    for delay, bound in zip(first, [2.0, 4.0, 8.0, 16.0, 30.0, 30.0], strict=True):
+        assert 0.8 * bound <= delay <= bound
+    for _ in range(5000):  # a kiosk out of order for days: the delay stays at its bound
+        assert exact.next() == 30.0
+
+
+@pytest.mark.parametrize("accent", ["#0f5f5a", "#ffd400", "#ffffff", "#000000", "#7fb3ff", "#e30613", "nonsense", None])
+def test_any_accent_colour_gives_readable_buttons(accent: str | None) -> None:
+    colours = theme(accent)
+    assert contrast(colours["accent"], BACKGROUND) >= 3.0  # the button and the oval stand out
+    assert contrast(colours["accent"], colours["on-accent"]) >= 4.5  # the button's text reads
+
+
+def test_a_failed_run_ends_on_the_front_desk_screen(tmp_path, data_mirror) -> None:
+    """A kiosk that cannot work (here: no identity) ends, when told to stop retrying, out of order, with its status."""
+    import cv2
+
+    from edge.errors import ExitStatus
+    from edge.screen import run_guest
+    from edge.settings import KioskSettings
+
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((240, 320, 3), 90, np.uint8))
+    screen = GuestScreen()
+    settings = KioskSettings(key_file=tmp_path / "kiosk.json")
+    status = run_guest(screen, settings, source=str(blank), id_image=blank, booking_source=str(blank), retry_for_s=0)
+    assert status == ExitStatus.KIOSK_ERROR
+    assert screen.finished.is_set()
+    assert screen.state()["screen"] == "out-of-order"
+    assert screen.state()["error"] == "kiosk-not-registered"

@@ -197,7 +197,7 @@ class ScreenRun:
         raise AssertionError(f"the guest screen did not reach {screen!r} in {timeout} s")
 
     def choose(self, action: str) -> tuple[str, str]:
-        """Press ``consent`` or ``front-desk`` as the page would; return the process's stdout and stderr."""
+        """Press ``answer/accept`` or ``front-desk`` as the page would; return the process's stdout and stderr."""
         assert requests.post(f"{self.url}/{action}", timeout=5).json() == {"ok": True}
         out, err = self.process.communicate(timeout=120)
         return out, err
@@ -245,8 +245,9 @@ def provision(url: str, env: dict[str, str], instance: Path) -> Deployment:
     code = probe.lethe("device", "code", "--name", "Lobby 1").stdout.split()[0]
     probe.lethe("kiosk", "register", "--service", url, "--code", code)
     deployment = Deployment(url, env, instance, api_key)
-    # Recorded video cannot perform a challenge drawn at random: passive-only unless a test says otherwise.
-    deployment.liveness_policy(require_challenge=False)
+    # Recorded video cannot perform a challenge drawn at random: the documented try-out policy, passive only,
+    # unless a test says otherwise.
+    assert "passive only (demo)" in deployment.lethe("property", "liveness", "--demo-passive-only").stdout
     return deployment
 
 

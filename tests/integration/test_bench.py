@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from lethe.cli import main
+from lethe.demo import lethe_command
 
 
 def test_bench_verify_with_the_python_client() -> None:
@@ -31,3 +34,12 @@ def test_bench_purge() -> None:
     report = json.loads(result.output)
     assert report["report"]["expired_stays"] == 120
     assert report["report"]["templates"] == 120
+
+
+def test_bench_screen_measures_what_the_guest_feels(data_mirror: Path) -> None:
+    done = subprocess.run(
+        lethe_command("bench", "screen", "--runs", "1"), capture_output=True, text=True, check=False, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| booking QR read → result on screen |" in done.stdout
+    assert "| first usable face frame → result on screen |" in done.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from html import unescape
@@ -11,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from models.registry import load_manifest, one_in
-from protocol import VerifyKey, verify_receipt
+from protocol import VerifyKey, receipt_fragment, verify_receipt
 from service import property as prop
 from service import totp_vault
 from service.context import Service
@@ -120,6 +121,10 @@ def test_stay_page_shows_attempts_and_checkout_gives_a_verifiable_receipt(
     document = json.loads(unescape(re.search(r'<pre id="receipt-json">(.*?)</pre>', html, re.S).group(1)))
     claims = verify_receipt(document, VerifyKey.from_pem(svc.keyring.receipt_public_keys()[0].to_pem()))
     assert claims["deleted"] == {"templates": 1, "data_keys": 1}
+    # The QR code opens the receipt page with this receipt in the link's fragment.
+    link = unescape(re.search(r'<a href="([^"]+)" id="receipt-link">', html).group(1))
+    assert link == f"http://localhost/receipt#{receipt_fragment(document)}"
+    assert document["key_id"] in html
     # A second checkout is refused with an HTML page, and nothing changes.
     again = client.post(f"/panel/stays/{stay_id(svc, code.reference)}/checkout", data={"csrf_token": csrf_token(page)})
     assert again.status_code == 409
@@ -250,3 +255,62 @@ def test_chinese_pages(client: FlaskClient, staff: Staff) -> None:
     assert "今日抵达" not in page
     login = client.get("/panel/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     assert "登录" in login.get_data(as_text=True)
+
+
+def test_settings_give_the_kiosk_screen_its_accent_colour_and_logo(
+    client: FlaskClient, staff: Staff, svc: Service
+) -> None:
+    from io import BytesIO
+
+    staff.sign_in_as("manager")
+    token = csrf_token(client.get("/panel/settings").get_data(as_text=True))
+    general = {"csrf_token": token, "section": "general", "general-name": "Hotel Lethe", "general-timezone": "UTC"}
+    logo = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10"/></svg>'
+    saved = client.post(
+        "/panel/settings",
+        data=general
+        | {"general-accent_colour": "#8a1538", "general-logo": (BytesIO(logo), "logo.svg", "image/svg+xml")},
+        content_type="multipart/form-data",
+    )
+    assert saved.status_code == 302
+    with svc.db.transaction() as session:
+        stored = prop.load(session, prop.General)
+    assert stored.accent_colour == "#8a1538"
+    assert stored.logo is not None
+    assert (stored.logo.media_type, base64.b64decode(stored.logo.data)) == ("image/svg+xml", logo)
+    # Saving again without a new file keeps the logo; a bad colour or file type is refused with a reason.
+    assert client.post("/panel/settings", data=general | {"general-accent_colour": "#000000"}).status_code == 302
+    with svc.db.transaction() as session:
+        assert prop.load(session, prop.General).logo == stored.logo
+    assert client.post("/panel/settings", data=general | {"general-accent_colour": "red"}).status_code == 400
+    wrong = client.post(
+        "/panel/settings",
+        data=general
+        | {"general-accent_colour": "#000000", "general-logo": (BytesIO(b"MZ"), "x.exe", "application/x-msdownload")},
+        content_type="multipart/form-data",
+    )
+    assert wrong.status_code == 400
+    removed = client.post(
+        "/panel/settings", data=general | {"general-accent_colour": "#000000", "general-remove_logo": "y"}
+    )
+    assert removed.status_code == 302
+    with svc.db.transaction() as session:
+        assert prop.load(session, prop.General).logo is None
+
+
+def test_the_kiosks_page_shows_each_kiosks_last_report(
+    client: FlaskClient, staff: Staff, actions: Actions, svc: Service
+) -> None:
+    from service.kiosks import record_state
+    from service.models import Kiosk
+
+    kiosk = actions.kiosk()
+    with svc.db.transaction() as session:
+        record_state(
+            session.get(Kiosk, str(kiosk.kiosk_id)), state="out-of-order", error="source-unavailable", now=svc.now()
+        )
+    staff.sign_in_as("manager")
+    page = client.get("/panel/kiosks").get_data(as_text=True)
+    row = re.search(r'<tr data-kiosk="Test kiosk">.*?</tr>', page, re.S).group(0)
+    assert "out of order" in row
+    assert "source-unavailable" in row

@@ -20,7 +20,17 @@ def test_list_shows_status_and_key_id_only(actions: Actions) -> None:
     assert [k.id for k in listed] == [str(kiosk.kiosk_id)]
     assert listed[0].status == "active"
     assert listed[0].key_id == kiosk.key.public_key().key_id.hex()
-    assert set(listed[0].as_json()) == {"id", "name", "status", "key_id", "created_at", "last_seen_at"}
+    assert set(listed[0].as_json()) == {
+        "id",
+        "name",
+        "status",
+        "key_id",
+        "created_at",
+        "last_seen_at",
+        "state",
+        "last_error",
+        "last_error_at",
+    }
 
 
 def test_suspend_refuses_at_once_and_resume_restores(actions: Actions) -> None:

@@ -1,0 +1,153 @@
+"""What the guest's screen says, in English and Simplified Chinese (the page picks by key).
+
+Each screen shows one heading and at most one instruction, never the same
+sentence twice; :data:`GUIDANCE_KEYS` turns what the capture code says (in
+English, as ``edge.quality``, ``edge.challenge`` and ``edge.idrecord`` word it)
+into the key the page translates. ``{name}`` in a text is the guest's first
+name, filled in by the page.
+"""
+
+from __future__ import annotations
+
+from edge.challenge import INSTRUCTIONS
+from edge.idrecord import ID_GUIDANCE
+from edge.quality import GUIDANCE
+
+LANGUAGES = ("en", "zh-Hans")
+GUIDANCE_KEYS = (
+    {text: key for key, text in GUIDANCE.items()}
+    | {text: f"do-{key}" for key, text in INSTRUCTIONS.items()}
+    | {text: f"id-{key}" for key, text in ID_GUIDANCE.items()}
+)
+STEADY = "steady"  # the capture has good frames and nothing to ask: the kiosk is deciding
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Check-in",
+        "switch-language": "中文",
+        "front-desk-button": "Check in at the front desk instead",
+        "checkout-front-desk-button": "See the front desk instead",
+        "checkout-mode-button": "Check out",
+        "checkin-mode-button": "Check in instead",
+        "accept-button": "I agree: check me in by face",
+        "confirm-checkout-button": "Check me out",
+        "starting": "One moment, please",
+        "starting-detail": "The kiosk is getting ready.",
+        "out-of-order": "This kiosk is out of order",
+        "out-of-order-detail": "Please see the front desk. We are sorry for the wait.",
+        "out-of-order-code": "For staff: {code}",
+        "scan": "Scan your booking QR code",
+        "scan-detail": "Hold the QR code from your booking confirmation up to the camera.",
+        "scan-checkout": "Scan your booking QR code to check out",
+        "qr-picture": "A phone showing a QR code, held up in front of the camera above the screen",
+        "consent": "Before we start",
+        "id": "Reading your ID photo",
+        "id-camera": "Hold the photo page of your ID up to the camera",
+        "id-no-face": "Hold the photo page of your ID document up to the camera.",
+        "id-no-document": "Hold your ID document up to the camera, the whole document in view.",
+        "id-multiple-faces": "Hold the ID document closer, so that only its photo is in view.",
+        "id-face-too-small": "Hold the ID document closer to the camera.",
+        "id-too-blurry": "Hold the ID document still.",
+        "id-too-dark": "More light on the ID document, please.",
+        "id-too-bright": "Tilt the ID document a little: there is glare on it.",
+        "id-low-contrast": "More light on the ID document, please.",
+        "face": "Look into the oval",
+        "preview-label": "The camera's picture of you, mirrored, with an oval to fill with your face",
+        "steady": "Hold still, checking…",
+        "sending": "Checking…",
+        "progress-label": "Checking, please wait",
+        "accepted": "Welcome, {name}!",
+        "accepted-anonymous": "Welcome!",
+        "accepted-detail": "You are checked in. Enjoy your stay.",
+        "rejected": "We could not confirm it is you",
+        "rejected-detail": "Please see the front desk, where a colleague will check you in.",
+        "front-desk": "Please see the front desk",
+        "front-desk-detail": "Nothing has been kept on this kiosk.",
+        "no-face": "Look at the camera.",
+        "multiple-faces": "Only one person at a time, please.",
+        "face-too-small": "Come a little closer.",
+        "too-blurry": "Hold still, please.",
+        "too-dark": "More light, please.",
+        "too-bright": "Too much light behind or on you.",
+        "low-contrast": "More light, please.",
+        "not-frontal": "Look straight at the camera.",
+        "eyes-closed": "Open your eyes, please.",
+        "do-none": "Look straight at the camera.",
+        "do-blink": "Blink once, please.",
+        "do-turn-left": "Turn your head slowly to your left.",
+        "do-turn-right": "Turn your head slowly to your right.",
+        "checkout-confirm": "Check out now?",
+        "checkout-confirm-detail": (
+            "Your face template and its key are deleted at once, and you get a signed receipt to keep."
+        ),
+        "checking-out": "Checking you out…",
+        "checked-out": "You are checked out. Thank you for staying with us.",
+        "checked-out-detail": "Scan this code with your phone to keep your deletion receipt.",
+        "receipt-qr-label": "QR code that opens your deletion receipt on your phone",
+        "receipt-key": "Receipt key {key}",
+        "receipt-key-hint": "The receipt page shows the same key: that is how you know the hotel signed it.",
+    },
+    "zh-Hans": {
+        "title": "入住登记",
+        "switch-language": "English",
+        "front-desk-button": "改到前台办理入住",
+        "checkout-front-desk-button": "改到前台办理",
+        "checkout-mode-button": "办理退房",
+        "checkin-mode-button": "改为办理入住",
+        "accept-button": "我同意：刷脸办理入住",
+        "confirm-checkout-button": "为我办理退房",
+        "starting": "请稍候",
+        "starting-detail": "自助机正在准备。",
+        "out-of-order": "本机暂停服务",
+        "out-of-order-detail": "请到前台办理。抱歉让您久等。",
+        "out-of-order-code": "工作人员参考：{code}",
+        "scan": "请扫描预订二维码",
+        "scan-detail": "请将预订确认中的二维码对准摄像头。",
+        "scan-checkout": "请扫描预订二维码办理退房",
+        "qr-picture": "手机显示二维码，举在屏幕上方的摄像头前",
+        "consent": "开始之前",
+        "id": "正在读取您的证件照片",
+        "id-camera": "请将证件的照片页对准摄像头",
+        "id-no-face": "请将证件的照片页对准摄像头。",
+        "id-no-document": "请将您的证件对准摄像头，让整张证件都在画面中。",
+        "id-multiple-faces": "请将证件靠近一些，使画面中只有证件照片。",
+        "id-face-too-small": "请将证件靠近摄像头。",
+        "id-too-blurry": "请拿稳证件。",
+        "id-too-dark": "请让证件上的光线更亮一些。",
+        "id-too-bright": "请稍微倾斜证件：证件上有反光。",
+        "id-low-contrast": "请让证件上的光线更亮一些。",
+        "face": "请将面部对准椭圆框",
+        "preview-label": "摄像头拍到的您的镜像画面，请让面部填满椭圆框",
+        "steady": "请保持不动，正在核验…",
+        "sending": "正在核验…",
+        "progress-label": "正在核验，请稍候",
+        "accepted": "{name}，欢迎您！",
+        "accepted-anonymous": "欢迎您！",
+        "accepted-detail": "您已完成入住，祝您入住愉快。",
+        "rejected": "未能确认是您本人",
+        "rejected-detail": "请到前台，工作人员会为您办理入住。",
+        "front-desk": "请到前台办理",
+        "front-desk-detail": "本机未保留任何信息。",
+        "no-face": "请看摄像头。",
+        "multiple-faces": "请一次一人。",
+        "face-too-small": "请靠近一些。",
+        "too-blurry": "请保持不动。",
+        "too-dark": "请增加光线。",
+        "too-bright": "背后或身上的光线太强。",
+        "low-contrast": "请增加光线。",
+        "not-frontal": "请正视摄像头。",
+        "eyes-closed": "请睁开眼睛。",
+        "do-none": "请正视摄像头。",
+        "do-blink": "请眨一下眼。",
+        "do-turn-left": "请慢慢向左转头。",
+        "do-turn-right": "请慢慢向右转头。",
+        "checkout-confirm": "现在退房吗？",
+        "checkout-confirm-detail": "您的人脸特征模板及其密钥将立即删除，您会得到一份签名的删除凭证。",
+        "checking-out": "正在为您办理退房…",
+        "checked-out": "您已退房，感谢您的光临。",
+        "checked-out-detail": "请用手机扫描此二维码，保存您的删除凭证。",
+        "receipt-qr-label": "在手机上打开删除凭证的二维码",
+        "receipt-key": "凭证密钥 {key}",
+        "receipt-key-hint": "凭证页面显示相同的密钥，由此可知凭证由酒店签发。",
+    },
+}
