@@ -450,7 +450,9 @@ def _requests(driver: Any) -> list[str]:
 
 
 def _verdict(driver: Any) -> str:
-    WebDriverWait(driver, 60, poll_frequency=0.05).until(lambda d: body(d, "data-status") not in ("", "checking"))
+    # Until the page's script has run, the body may not be the receipt page's yet: wait for a verdict itself.
+    verdicts = ("valid", "invalid", "missing", "no-crypto")
+    WebDriverWait(driver, 60, poll_frequency=0.05).until(lambda d: body(d, "data-status") in verdicts)
     return body(driver, "data-status")
 
 
