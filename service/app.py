@@ -6,7 +6,7 @@ from flask import Flask
 
 from models.registry import load_manifest
 from service import keyring, keys, limits, logs, metrics, panel, problems, replay, schedule
-from service.api import fastpath, health, kiosk, openapi, pms
+from service.api import health, kiosk, openapi, pms
 from service.context import EXTENSION, Service
 from service.db import Database
 from service.settings import Settings
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.init_app(app, settings)
     app.extensions[EXTENSION] = Service(
         settings=settings,
-        db=Database(settings.resolved_database_url, background_checkpoints=True),
+        db=Database(settings.resolved_database_url),
         keyring=keyring.load_or_create(settings.resolved_key_dir),
         manifest=load_manifest(),
     )
@@ -40,6 +40,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (health.bp, kiosk.bp, pms.bp, openapi.bp):
         app.register_blueprint(blueprint)
     panel.init_app(app)
-    fastpath.init_app(app, settings.verify_fast_path)  # last: it wraps the finished app
     schedule.start(app, settings.purge_interval_s)
     return app

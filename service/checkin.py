@@ -2,13 +2,13 @@
 
 ``verify`` authenticates the kiosk's envelope, checks the session nonce and the
 guest's recorded consent (``service/consent.py``), opens the payload in memory
-and compares 1:1 after one read (one SELECT: on SQLite outside the write lock),
-then, in one short write transaction of Core statements, consumes the session
-(only if still open: a refusal recorded meanwhile wins), re-reads the kiosk's
-and the stay's state under the write lock, stores the accepted live template
-encrypted for the stay, and records the attempt, the lockout accounting and
-the audit entry. Templates exist in clear only in local variables of this
-module.
+and compares 1:1 after one read (one SELECT, in a transaction of its own: on
+SQLite it neither takes nor waits for the write lock), then, in one short
+write transaction, consumes the session (only if still open: a refusal or a
+replay committed meanwhile wins), reads the kiosk and the stay again under the
+write lock, stores the accepted live template encrypted for the stay, and
+records the attempt, the lockout accounting and the audit entry. Templates
+exist in clear only in local variables of this module.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from models.registry import Manifest
@@ -42,7 +42,6 @@ from service import audit, liveness, lockout
 from service import property as prop
 from service.consent import REFUSED_STATUS
 from service.db import Database
-from service.driver import DriverConnection
 from service.errors import (
     BookingSecretMismatch,
     ConsentRefused,
@@ -137,42 +136,45 @@ def verify(
         log.info("envelope refused: %s", exc.reason)
         raise InvalidEnvelopeError() from None
     header = envelope.header
-    with db.connect() as conn:
-        rows: Sequence[Any] = conn.run(_READ, {"kiosk": str(header.kiosk_id), "session": str(header.session_id)}).all()
-        read = rows[0] if rows else None
-        require_active(None if read is None else read.kiosk_status)
-        assert read is not None
+    with db.session() as session:
+        with db.read(session):
+            rows: Sequence[Any] = session.execute(
+                _READ, {"kiosk": str(header.kiosk_id), "session": str(header.session_id)}
+            ).all()
+        kiosk = require_active(rows[0].Kiosk if rows else None)
         try:
             payload_bytes = open_envelope(
-                envelope, device_key=_device_key(read.public_key), recipient_keys=keyring.hpke
+                envelope, device_key=_device_key(kiosk.public_key), recipient_keys=keyring.hpke
             )
             payload = decode_payload(payload_bytes)
         except InvalidEnvelope as exc:
-            log.info("envelope from kiosk %s refused: %s", read.kiosk_id, exc.reason)
+            log.info("envelope from kiosk %s refused: %s", kiosk.id, exc.reason)
             raise InvalidEnvelopeError() from None
         if limit is not None:
-            limit("kiosk", read.kiosk_id)
+            limit("kiosk", kiosk.id)
         check_fresh(header.timestamp_ms, now, skew_s)
-        _check_session(read, header.nonce, now)
-        if read.stay_status not in ACTIVE:
+        checkin, stay, key = rows[0].CheckinSession, rows[0].Stay, rows[0].StayKey
+        _check_session(checkin, kiosk, header.nonce, now)
+        if stay.status not in ACTIVE:
             raise StayNotActive()
-        stay = lockout.StayState(read.stay_id, read.locked_at, read.unlocked_at)
         lockout.check_not_locked(stay)
         session_id = str(header.session_id)
-        new_template: tuple[str, bytes] | None = None
-        policy = prop.from_document(prop.Liveness, read.liveness)
-        if secret_fingerprint(payload.stay_secret) != read.secret_fingerprint:
+        new_template: StoredTemplate | None = None
+        policy = prop.from_document(prop.Liveness, rows[0].liveness)
+        if secret_fingerprint(payload.stay_secret) != stay.secret_fingerprint:
             result = Verification(session_id, "rejected", "booking-secret-mismatch", problem=BookingSecretMismatch())
         elif (
-            failure := liveness.failure(policy, nonce=read.nonce, challenge=read.challenge, evidence=payload.liveness)
+            failure := liveness.failure(
+                policy, nonce=checkin.nonce, challenge=checkin.challenge, evidence=payload.liveness
+            )
         ) is not None:
             log.info("check-in session %s: liveness failed: %s", session_id, failure)
             result = Verification(session_id, "rejected", "liveness-failed")
         else:
-            if read.kek_id is None:
+            if key is None:
                 raise StayNotActive()
             data_key = derive_data_key(
-                unwrap_key_seed(keyring.kek(read.kek_id), read.wrapped_seed, stay_id=stay.id),
+                unwrap_key_seed(keyring.kek(key.kek_id), key.wrapped_seed, stay_id=stay.id),
                 payload.stay_secret,
                 stay_id=stay.id,
             )
@@ -188,10 +190,15 @@ def verify(
             )
             if match.is_match:
                 record_id = str(uuid.uuid4())
-                ciphertext = encrypt_template(data_key, encode_template(payload.live), record_id=record_id)
-                new_template = (record_id, ciphertext)
-        with db.write(conn):
-            _write(conn, read, result, payload.live.model_id, new_template, now, lock_chain=not db.is_sqlite)
+                new_template = StoredTemplate(
+                    id=record_id,
+                    stay_id=stay.id,
+                    model_id=payload.live.model_id,
+                    ciphertext=encrypt_template(data_key, encode_template(payload.live), record_id=record_id),
+                    created_at=now,
+                )
+        with db.write(session):
+            _write(session, kiosk, stay, result, payload.live.model_id, new_template, now)
     return result
 
 
@@ -212,26 +219,11 @@ def end_session(session: Session, kiosk: Kiosk, session_id: str, *, now: dt.date
 # and the property's liveness policy document.
 _READ = (
     select(
-        Kiosk.id.label("kiosk_id"),
-        Kiosk.status.label("kiosk_status"),
-        Kiosk.public_key,
-        Kiosk.last_seen_at,
-        CheckinSession.stay_id,
-        CheckinSession.nonce,
-        CheckinSession.status.label("session_status"),
-        CheckinSession.expires_at,
-        CheckinSession.challenge,
-        CheckinSession.consent,
-        Stay.status.label("stay_status"),
-        Stay.locked_at,
-        Stay.unlocked_at,
-        Stay.secret_fingerprint,
-        StayKey.kek_id,
-        StayKey.wrapped_seed,
-        StoredTemplate.id.label("template_id"),
-        StoredTemplate.model_id.label("template_model_id"),
-        StoredTemplate.ciphertext,
-        StoredTemplate.created_at.label("template_created_at"),
+        Kiosk,
+        CheckinSession,
+        Stay,
+        StayKey,
+        StoredTemplate,
         select(PropertySetting.value)
         .where(PropertySetting.key == prop.section_key(prop.Liveness))
         .scalar_subquery()
@@ -253,144 +245,100 @@ def _device_key(raw: bytes) -> VerifyKey:
     return VerifyKey(raw)
 
 
-def _check_session(read: Any, nonce: bytes, now: dt.datetime) -> None:
-    if read.stay_id is None:  # no such session, or another kiosk's (the read joins only this kiosk's)
+def _check_session(checkin: CheckinSession | None, kiosk: Kiosk, nonce: bytes, now: dt.datetime) -> None:
+    if checkin is None:  # no such session, or another kiosk's (the read joins only this kiosk's)
         raise UnknownSession()
-    if not secrets.compare_digest(read.nonce, nonce):
-        log.info("envelope from kiosk %s refused: nonce does not match session", read.kiosk_id)
+    if not secrets.compare_digest(checkin.nonce, nonce):
+        log.info("envelope from kiosk %s refused: nonce does not match session", kiosk.id)
         raise InvalidEnvelopeError()
-    if read.session_status == REFUSED_STATUS:
+    if checkin.status == REFUSED_STATUS:
         raise ConsentRefused()
-    if read.session_status != "open":
+    if checkin.status != "open":
         raise ReplayedEnvelope()
-    if read.expires_at <= now:
+    if checkin.expires_at <= now:
         raise SessionExpired()
-    if read.consent != "accepted":
+    if checkin.consent != "accepted":
         raise ConsentRequired()
 
 
 def _stored_template(rows: Sequence[Any], data_key: bytes, model_id: str) -> Template:
     """The newest stored template of ``model_id`` among the read's rows, decrypted."""
-    stored = [r for r in rows if r.template_id is not None and r.template_model_id == model_id]
+    stored = [r.StoredTemplate for r in rows if r.StoredTemplate is not None and r.StoredTemplate.model_id == model_id]
     if not stored:
         raise MissingIdTemplate()
-    newest = max(stored, key=lambda r: r.template_created_at)
-    return decode_template(decrypt_template(data_key, newest.ciphertext, record_id=newest.template_id))
+    newest = max(stored, key=lambda t: t.created_at)
+    return decode_template(decrypt_template(data_key, newest.ciphertext, record_id=newest.id))
 
 
-# The write transaction's statements, built once and compiled once per dialect (service.driver).
-_NOW = bindparam("now", type_=UTCDateTime())
+# Statements of the write transaction that run as written (no objects loaded or synchronised for them).
+_UNSYNCHRONISED = {"synchronize_session": False}
 _CONSUME = (
     update(CheckinSession)
     .where(CheckinSession.id == bindparam("session"), CheckinSession.status == "open")
-    .values(status="used", used_at=_NOW)
+    .values(status="used", used_at=bindparam("now", type_=UTCDateTime()))
+    .execution_options(**_UNSYNCHRONISED)
 )
-_SESSION_STATUS = select(CheckinSession.status).where(CheckinSession.id == bindparam("session"))
 _RECHECK = (
-    select(
-        Stay.status,
-        Stay.locked_at,
-        Stay.unlocked_at,
-        Stay.checked_in_at,
-        select(Kiosk.status).where(Kiosk.id == bindparam("kiosk")).scalar_subquery().label("kiosk_status"),
-    )
+    select(Stay, Kiosk)
+    .join(Kiosk, Kiosk.id == bindparam("kiosk"))
     .where(Stay.id == bindparam("stay"))
     .with_for_update(of=Stay)
+    .execution_options(populate_existing=True)
 )
-_DROP_TEMPLATES = delete(StoredTemplate).where(
-    StoredTemplate.stay_id == bindparam("stay"), StoredTemplate.model_id == bindparam("model")
+_DROP_TEMPLATES = (
+    delete(StoredTemplate)
+    .where(StoredTemplate.stay_id == bindparam("stay"), StoredTemplate.model_id == bindparam("model"))
+    .execution_options(**_UNSYNCHRONISED)
 )
-_CHECK_IN = (
-    update(Stay)
-    .where(Stay.id == bindparam("stay"))
-    .values(status="checked_in", checked_in_at=bindparam("checked_in_at", type_=UTCDateTime()))
-)
-_STORE_TEMPLATE = (
-    insert(StoredTemplate)
-    .values(
-        id=bindparam("id"),
-        stay_id=bindparam("stay_id"),
-        model_id=bindparam("model_id"),
-        ciphertext=bindparam("ciphertext", type_=StoredTemplate.__table__.c.ciphertext.type),
-        created_at=_NOW,
-    )
-    .inline()
-)
-_RECORD_ATTEMPT = (
-    insert(CheckinAttempt)
-    .values(
-        {
-            name: bindparam(name, type_=CheckinAttempt.__table__.c[name].type)
-            for name in ("session_id", "stay_id", "kiosk_id", "decision", "reason", "model_id", "score", "threshold")
-        }
-        | {"created_at": _NOW}
-    )
-    .inline()  # no RETURNING of the new id: nothing reads it
-)
-_SEEN = update(Kiosk).where(Kiosk.id == bindparam("kiosk")).values(last_seen_at=_NOW)
 
 
 def _write(
-    conn: DriverConnection,
-    read: Any,
+    session: Session,
+    kiosk: Kiosk,
+    stay: Stay,
     result: Verification,
     model_id: str,
-    new_template: tuple[str, bytes] | None,
+    new_template: StoredTemplate | None,
     now: dt.datetime,
-    *,
-    lock_chain: bool,
 ) -> None:
     """The verification's write transaction: consume, re-check, store, record, audit.
 
-    First every read the writes depend on — the session consumed only if still
-    open (a concurrent replay loses here), the kiosk's and the stay's state read
-    again under the write lock (the stay's row locked on PostgreSQL, so a
-    suspension, checkout or lockout that committed after the first read still
-    wins), the stay's recent failures when the attempt was rejected, the audit
-    chain's end (under the chain lock on PostgreSQL) — then every write.
+    The session is consumed only if still open (a concurrent replay loses here),
+    and the kiosk and the stay are read again under the write lock (the stay's
+    row locked on PostgreSQL), so a suspension, checkout or lockout that
+    committed after the first read still wins. The audit entry comes last, after
+    every row this transaction changes (the chain's lock is the last one taken).
     """
-    rejected = result.decision == "rejected"
-    consumed = conn.run(_CONSUME, {"session": result.session_id, "now": now})
-    current = conn.run(_RECHECK, {"stay": read.stay_id, "kiosk": read.kiosk_id})
-    failures = (
-        conn.run(lockout.FAILURES, {"stay": read.stay_id, "since": lockout.window_start(now)}) if rejected else None
-    )
-    if lock_chain:
-        conn.run(audit.LOCK)
-    head = conn.run(audit.LAST_HASH)
-    if consumed.rowcount != 1:
-        status = conn.run(_SESSION_STATUS, {"session": result.session_id}).scalar()
+    if session.execute(_CONSUME, {"session": result.session_id, "now": now}).rowcount != 1:  # type: ignore[attr-defined]
+        status = session.scalar(select(CheckinSession.status).where(CheckinSession.id == result.session_id))
         raise ConsentRefused() if status == REFUSED_STATUS else ReplayedEnvelope()
-    state = current.first()
-    require_active(state.kiosk_status)
-    if state.status not in ACTIVE:
+    session.execute(_RECHECK, {"stay": stay.id, "kiosk": kiosk.id}).one()
+    require_active(kiosk)
+    if stay.status not in ACTIVE:
         raise StayNotActive()
-    stay = lockout.StayState(read.stay_id, state.locked_at, state.unlocked_at)
     lockout.check_not_locked(stay)
-    actor = f"kiosk:{read.kiosk_id}"
+    actor = f"kiosk:{kiosk.id}"
     if new_template is not None:
-        record_id, ciphertext = new_template
-        conn.run(_DROP_TEMPLATES, {"stay": stay.id, "model": model_id})
-        conn.run(
-            _STORE_TEMPLATE,
-            {"id": record_id, "stay_id": stay.id, "model_id": model_id, "ciphertext": ciphertext, "now": now},
+        session.execute(_DROP_TEMPLATES, {"stay": stay.id, "model": model_id})
+        session.add(new_template)
+        if stay.status != "checked_in" or stay.checked_in_at is None:  # a re-verification changes nothing here
+            stay.status = "checked_in"
+            stay.checked_in_at = stay.checked_in_at or now
+    session.add(
+        CheckinAttempt(
+            session_id=result.session_id,
+            stay_id=stay.id,
+            kiosk_id=kiosk.id,
+            decision=result.decision,
+            reason=result.reason,
+            model_id=result.model_id or "",
+            score=result.score,
+            threshold=result.threshold,
+            created_at=now,
         )
-        if state.status != "checked_in" or state.checked_in_at is None:  # a re-verification changes nothing here
-            conn.run(_CHECK_IN, {"stay": stay.id, "checked_in_at": state.checked_in_at or now})
-    conn.run(
-        _RECORD_ATTEMPT,
-        {
-            "session_id": result.session_id,
-            "stay_id": stay.id,
-            "kiosk_id": read.kiosk_id,
-            "decision": result.decision,
-            "reason": result.reason,
-            "model_id": result.model_id or "",
-            "score": result.score,
-            "threshold": result.threshold,
-            "now": now,
-        },
     )
+    if kiosk.last_seen_at is None or now - kiosk.last_seen_at > LAST_SEEN_RESOLUTION:
+        kiosk.last_seen_at = now
     entries = [
         audit.Pending(
             actor=actor,
@@ -404,10 +352,6 @@ def _write(
             },
         )
     ]
-    if failures is not None and (lock := lockout.lock_at_limit(stay, failures.scalar() + 1, actor=actor)) is not None:
-        conn.run(lockout.LOCK, {"stay": stay.id, "now": now})
+    if result.decision == "rejected" and (lock := lockout.note_failure(session, stay, actor=actor, now=now)):
         entries.append(lock)
-    for row in audit.chain_rows(entries, prev=head.scalar() or audit.GENESIS, at=now):
-        conn.run(audit.INSERT, row)
-    if read.last_seen_at is None or now - read.last_seen_at > LAST_SEEN_RESOLUTION:
-        conn.run(_SEEN, {"kiosk": read.kiosk_id, "now": now})
+    audit.append_many(session, entries, at=now)

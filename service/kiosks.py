@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,26 +77,20 @@ def register_kiosk(session: Session, *, code: str, public_key: bytes, now: dt.da
     return kiosk
 
 
-def active_kiosk(session: Session, kiosk_id: uuid.UUID | str) -> Kiosk:
-    """Return the kiosk if it exists and is active; raise ``unknown-kiosk``, ``kiosk-suspended`` or ``kiosk-revoked``.
+def require_active(kiosk: Kiosk | None) -> Kiosk:
+    """Return ``kiosk`` if it exists (not ``None``) and is active; else raise ``unknown-kiosk``,
+    ``kiosk-suspended`` or ``kiosk-revoked``.
 
-    The status is read in the request's own transaction, so a suspension or a
-    revocation takes effect for the very next request, on every worker.
+    Callers read the kiosk in the request's own transaction, so a suspension or
+    a revocation takes effect for the very next request, on every worker.
     """
-    kiosk = session.get(Kiosk, str(kiosk_id))
-    require_active(None if kiosk is None else kiosk.status)
-    assert kiosk is not None
-    return kiosk
-
-
-def require_active(status: str | None) -> None:
-    """Raise ``unknown-kiosk`` (``None``: no such kiosk), ``kiosk-suspended`` or ``kiosk-revoked`` unless active."""
-    if status is None:
+    if kiosk is None:
         raise UnknownKiosk()
-    if status == SUSPENDED:
+    if kiosk.status == SUSPENDED:
         raise KioskSuspended()
-    if status != ACTIVE:
+    if kiosk.status != ACTIVE:
         raise KioskRevoked()
+    return kiosk
 
 
 # -- lifecycle (CLI and staff panel) -------------------------------------------------------------
@@ -232,7 +225,7 @@ def authenticate_request(
         signed: SignedRequest = parse_request_headers(headers)
     except InvalidSignature:
         raise InvalidRequestSignature() from None
-    kiosk = active_kiosk(session, signed.kiosk_id)
+    kiosk = require_active(session.get(Kiosk, str(signed.kiosk_id)))
     try:
         verify_request(VerifyKey(kiosk.public_key), signed, method, path, body)
     except InvalidSignature:

@@ -8,70 +8,57 @@ before the last unlock do not count again.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service import audit, metrics
 from service.errors import InvalidTransition, StayLocked
 from service.kiosks import require_reason
-from service.models import CheckinAttempt, Stay, UTCDateTime
-
-_UNLOCKED_AT = select(Stay.unlocked_at).where(Stay.id == bindparam("stay")).scalar_subquery()
+from service.models import CheckinAttempt, Stay
 
 MAX_FAILURES = 5
 WINDOW_S = 180
-FAILURES = (
-    select(func.count())
-    .select_from(CheckinAttempt)
-    .where(
-        CheckinAttempt.stay_id == bindparam("stay"),
-        CheckinAttempt.decision == "rejected",
-        CheckinAttempt.created_at > bindparam("since", type_=UTCDateTime()),
-        or_(  # failures before the stay's last unlock do not count again
-            _UNLOCKED_AT.is_(None),
-            CheckinAttempt.created_at > _UNLOCKED_AT,
-        ),
-    )
-)
-"""Rejected verifications of stay ``:stay`` after ``:since`` and after its last unlock (read in SQL, so the
-count always uses the unlock time committed before it, even on the hot path that has not read the stay yet)."""
-LOCK = update(Stay).where(Stay.id == bindparam("stay")).values(locked_at=bindparam("now", type_=UTCDateTime()))
 
 
-def check_not_locked(stay: Stay | StayState) -> None:
+def check_not_locked(stay: Stay) -> None:
     """Raise ``stay-locked`` when face check-in is locked for ``stay``."""
     if stay.locked_at is not None:
         raise StayLocked()
 
 
-def window_start(now: dt.datetime) -> dt.datetime:
-    """The ``:since`` of :data:`FAILURES` at time ``now``."""
-    return now - dt.timedelta(seconds=WINDOW_S)
-
-
-def recent_failures(session: Session | Connection, stay: Stay | StayState, *, now: dt.datetime) -> int:
+def recent_failures(session: Session, stay: Stay, *, now: dt.datetime) -> int:
     """Rejected verifications of ``stay`` within the window and since its last unlock."""
-    return int(session.scalar(FAILURES, {"stay": stay.id, "since": window_start(now)}) or 0)
+    since = now - dt.timedelta(seconds=WINDOW_S)
+    if stay.unlocked_at is not None:  # failures before the last unlock do not count again
+        since = max(since, stay.unlocked_at)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CheckinAttempt)
+            .where(
+                CheckinAttempt.stay_id == stay.id,
+                CheckinAttempt.decision == "rejected",
+                CheckinAttempt.created_at > since,
+            )
+        )
+        or 0
+    )
 
 
-@dataclass(frozen=True)
-class StayState:
-    """What lockout accounting reads of a stay (the verification hot path reads it with Core, not the ORM)."""
-
-    id: str
-    locked_at: dt.datetime | None
-    unlocked_at: dt.datetime | None
-
-
-def lock_at_limit(stay: StayState, failures: int, *, actor: str) -> audit.Pending | None:
-    """Decide after a rejected attempt, ``failures`` counting it: at the limit the caller runs :data:`LOCK`.
+def note_failure(session: Session, stay: Stay, *, actor: str, now: dt.datetime) -> audit.Pending | None:
+    """After a rejected attempt (already added to ``session``): lock ``stay`` when it reaches the limit.
 
     Returns the ``stay.lock`` audit entry for the caller to append, or ``None`` when the stay is not locked now.
+    The caller has read ``stay`` in this transaction (on PostgreSQL with its row locked), so the unlock
+    time the count uses is the one committed before it.
     """
-    if stay.locked_at is not None or failures < MAX_FAILURES:
+    if stay.locked_at is not None:
         return None
+    failures = recent_failures(session, stay, now=now)
+    if failures < MAX_FAILURES:
+        return None
+    stay.locked_at = now
     metrics.LOCKOUTS.inc()
     return audit.Pending(
         actor=actor, action="stay.lock", subject=stay.id, details={"failures": failures, "window_s": WINDOW_S}

@@ -8,7 +8,6 @@ anything else is a bare 500 whose cause goes to the log only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, json
@@ -61,22 +60,8 @@ def _from_unexpected(err: Exception) -> Response:
     return problem(500, "internal-error", "Internal error")
 
 
-# Each kind of error and its answer, the most specific first; Flask's handlers and answer() both come from here.
-HANDLERS: tuple[tuple[type[Exception], Callable[[Any], Response]], ...] = (
-    (LetheError, _from_lethe),
-    (HTTPException, _from_http),
-    (OperationalError, _from_database),
-    (Exception, _from_unexpected),
-)
-
-
-def answer(err: Exception) -> Response:
-    """The problem answer to ``err``, as the handlers :func:`init_app` registers give it (for WSGI code outside
-    Flask's request handling: ``service.api.fastpath``)."""
-    handler = next(handler for kind, handler in HANDLERS if isinstance(err, kind))
-    return handler(err)
-
-
 def init_app(app: Flask) -> None:
-    for kind, handler in HANDLERS:
-        app.register_error_handler(kind, handler)
+    app.register_error_handler(LetheError, _from_lethe)
+    app.register_error_handler(HTTPException, _from_http)
+    app.register_error_handler(OperationalError, _from_database)
+    app.register_error_handler(Exception, _from_unexpected)

@@ -42,9 +42,6 @@ class Settings(BaseModel):
         default=True, description="mark panel cookies Secure (turn off only for plain-HTTP loopback tests)"
     )
     panel_idle_timeout_s: int = Field(default=900, ge=60, le=28800, description="panel sign-out after this idle time")
-    verify_fast_path: bool = Field(
-        default=True, description="answer POST /api/v1/verify in WSGI, outside Flask's request handling (0.3 ms less)"
-    )
 
     @field_validator("rate_limit_kiosk", "rate_limit_stay", "rate_limit_register")
     @classmethod

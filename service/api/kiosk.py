@@ -7,7 +7,6 @@ import binascii
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
 from typing import Literal
 
 from flask import Blueprint, Response, jsonify, request
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 from protocol import InvalidBookingCode, parse_booking_code
 from service import checkin, consent, kiosks, limits, metrics, replay, reservations
 from service import property as prop
-from service.context import Service, json_body, service
+from service.context import json_body, service
 from service.errors import BadRequest, BookingSecretMismatch, LetheError, UnsupportedMediaType
 from service.models import Kiosk
 
@@ -99,25 +98,20 @@ def open_session() -> tuple[Response, int]:
 
 @bp.post("/verify")
 def verify() -> Response:
-    """Verify a sealed envelope (the request body, ``application/vnd.lethe.envelope``).
-
-    Served by ``service.api.fastpath`` unless ``LETHE_VERIFY_FAST_PATH`` is off; both call :func:`verify_envelope`.
-    """
-    check_envelope_type(request.mimetype)
-    return jsonify(verify_envelope(service(), request.get_data(), limits.hit).as_json())
-
-
-def check_envelope_type(mimetype: str) -> None:
-    if mimetype != ENVELOPE_MEDIA_TYPE:
+    """Verify a sealed envelope (the request body, ``application/vnd.lethe.envelope``)."""
+    if request.mimetype != ENVELOPE_MEDIA_TYPE:
         raise UnsupportedMediaType(f"send the envelope as {ENVELOPE_MEDIA_TYPE}")
-
-
-def verify_envelope(svc: Service, body: bytes, limit: Callable[[str, str], None]) -> checkin.Verification:
-    """Verify ``body`` and count the outcome in the metrics; raise the problem of a refused attempt."""
+    svc = service()
     started = time.perf_counter()
     try:
         result = checkin.verify(
-            svc.db, svc.keyring, svc.manifest, body, now=svc.now(), skew_s=svc.settings.clock_skew_s, limit=limit
+            svc.db,
+            svc.keyring,
+            svc.manifest,
+            request.get_data(),
+            now=svc.now(),
+            skew_s=svc.settings.clock_skew_s,
+            limit=limits.hit,
         )
     except LetheError as exc:
         metrics.verification(exc.code, time.perf_counter() - started)
@@ -127,7 +121,7 @@ def verify_envelope(svc: Service, body: bytes, limit: Callable[[str, str], None]
     )
     if result.problem is not None:
         raise result.problem
-    return result
+    return jsonify(result.as_json())
 
 
 class CheckoutBody(BaseModel):

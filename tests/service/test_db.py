@@ -1,4 +1,4 @@
-"""The database helpers the verification hot path relies on: a read that never waits for SQLite's writer."""
+"""The database helpers the verification relies on: a read that never waits for SQLite's writer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select
 
 from service import migrate
 from service.db import Database
@@ -28,9 +29,10 @@ def test_sqlite_read_does_not_wait_for_a_writer_and_write_does(tmp_path: Path) -
         " VALUES ('k', 'n', x'00', 'active', '2026-01-01 00:00:00')"
     )
     try:
-        with db.connect() as conn:
+        with db.session() as session:
             started = time.monotonic()
-            count = conn.run(COUNT).scalar()  # outside a transaction: autocommit
+            with db.read(session):  # a deferred BEGIN: a snapshot, no write lock
+                count = session.scalar(COUNT)
             assert time.monotonic() - started < 1.0
             assert count == 0  # the writer's uncommitted row is not seen
             done = threading.Event()
@@ -41,9 +43,33 @@ def test_sqlite_read_does_not_wait_for_a_writer_and_write_does(tmp_path: Path) -
                 done.set()
 
             threading.Thread(target=release).start()
-            with db.write(conn):  # BEGIN IMMEDIATE: waits for the other writer to commit
+            with db.write(session):  # BEGIN IMMEDIATE (with the first statement) waits for the other writer
+                assert session.scalar(COUNT) == 1
                 assert done.is_set()
-                assert conn.run(COUNT).scalar() == 1
     finally:
         writer.close()
+        db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_dropped_is_replaced(database_url: str) -> None:
+    """The pool pings a connection before handing it out: one the server terminated is replaced, not used."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: a server that drops connections")
+    migrate.upgrade(database_url)
+    db = Database(database_url)
+    backend = select(func.pg_backend_pid())
+    try:
+        with db.session() as session, db.read(session):
+            victim = session.scalar(backend)
+        admin = create_engine(database_url)
+        with admin.begin() as conn:
+            conn.execute(select(func.pg_terminate_backend(victim)))
+        admin.dispose()
+        with db.session() as session:  # the terminated one comes back from the pool first
+            with db.read(session):
+                assert session.scalar(backend) != victim
+            with db.write(session):
+                assert session.scalar(COUNT) == 0
+    finally:
         db.dispose()
