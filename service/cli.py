@@ -137,8 +137,7 @@ def receipt_verify(file: Path, public_key: Path) -> None:
     except (ValueError, InvalidSignature, AttributeError) as exc:
         click.echo(f"INVALID receipt: {exc}", err=True)
         raise SystemExit(1) from None
-    deleted = claims.get("deleted", {})
     click.echo(
-        f"VALID deletion receipt {claims.get('receipt_id')}: {deleted.get('templates')} template(s) and "
-        f"{deleted.get('data_keys')} data key(s) deleted at {claims.get('deleted_at')} (key {key.key_id.hex()})"
+        f"VALID deletion receipt {claims.receipt_id}: {claims.templates} template(s) and "
+        f"{claims.data_keys} data key(s) deleted at {claims.deleted_at.isoformat()} (key {key.key_id.hex()})"
     )

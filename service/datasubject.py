@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Delete, delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import audit
+from service.forget import Forgotten, forget
 from service.kiosks import require_reason
 from service.models import AuditEntry, CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
 
@@ -106,28 +107,21 @@ def export_stay(
 @dataclass(frozen=True)
 class Erasure:
     stay_id: str
-    templates: int
-    data_keys: int
-    sessions: int
-    attempts: int
+    deleted: Forgotten
     at: dt.datetime
 
     def as_json(self) -> dict[str, object]:
         return {
             "stay_id": self.stay_id,
             "deleted": {
-                "templates": self.templates,
-                "data_keys": self.data_keys,
-                "checkin_sessions": self.sessions,
-                "checkin_attempts": self.attempts,
+                "templates": self.deleted.templates,
+                "data_keys": self.deleted.data_keys,
+                "checkin_sessions": self.deleted.sessions,
+                "checkin_attempts": self.deleted.attempts,
                 "stay": 1,
             },
             "erased_at": self.at.isoformat(),
         }
-
-
-def _count(session: Session, statement: Delete) -> int:
-    return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
 
 
 def erase_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: dt.datetime | None = None) -> Erasure:
@@ -135,10 +129,7 @@ def erase_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: dt
     reason = require_reason(reason)
     now = now or dt.datetime.now(dt.UTC)
     stay_id = stay.id
-    templates = _count(session, delete(StoredTemplate).where(StoredTemplate.stay_id == stay_id))
-    keys = _count(session, delete(StayKey).where(StayKey.stay_id == stay_id))
-    attempts = _count(session, delete(CheckinAttempt).where(CheckinAttempt.stay_id == stay_id))
-    sessions = _count(session, delete(CheckinSession).where(CheckinSession.stay_id == stay_id))
+    forgotten = forget(session, [stay_id], sessions="all", attempts=True)
     session.delete(stay)
     session.flush()
     audit.append(
@@ -148,11 +139,11 @@ def erase_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: dt
         subject=stay_id,
         details={
             "reason": reason,
-            "templates_deleted": templates,
-            "data_keys_deleted": keys,
-            "sessions_deleted": sessions,
-            "attempts_deleted": attempts,
+            "templates_deleted": forgotten.templates,
+            "data_keys_deleted": forgotten.data_keys,
+            "sessions_deleted": forgotten.sessions,
+            "attempts_deleted": forgotten.attempts,
         },
         at=now,
     )
-    return Erasure(stay_id, templates, keys, sessions, attempts, now)
+    return Erasure(stay_id, forgotten, now)

@@ -1,4 +1,4 @@
-"""Reservations and stays: creation (with the stay secret), lookup, and checkout with a receipt."""
+"""Reservations and stays: creation (with the stay secret), lookup, and checkout with a deletion receipt."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ import datetime as dt
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Delete, delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from protocol import BookingCode, new_stay_secret, sign_receipt
+from protocol import BookingCode, new_stay_secret
 from protocol.vault import new_key_seed, wrap_key_seed
 from service import audit
 from service.errors import AlreadyExists, StayNotActive, UnknownBooking
+from service.forget import forget, receipt
 from service.keyring import Keyring
-from service.models import Stay, StayKey, StoredTemplate
+from service.models import Stay, StayKey
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at the desk
 ACTIVE = ("reserved", "checked_in")
@@ -81,38 +82,22 @@ def stay_by_reference(session: Session, reference: str) -> Stay:
 
 
 def checkout(session: Session, keyring: Keyring, stay: Stay, *, actor: str, now: dt.datetime) -> dict[str, Any]:
-    """Check a stay out: delete its templates and data key in this transaction, return a signed receipt."""
+    """Check a stay out: forget its face data in this transaction, return the signed deletion receipt."""
     if stay.status not in ACTIVE:
         raise StayNotActive()
-    templates = _deleted(session, delete(StoredTemplate).where(StoredTemplate.stay_id == stay.id))
-    keys = _deleted(session, delete(StayKey).where(StayKey.stay_id == stay.id))
+    forgotten = forget(session, [stay.id])
     stay.status = "checked_out"
     stay.checked_out_at = now
-    receipt_id = str(uuid.uuid4())
-    claims = {
-        "type": "lethe.deletion-receipt",
-        "version": 1,
-        "receipt_id": receipt_id,
-        "stay_ref_digest": stay.secret_fingerprint,
-        "deleted": {"templates": templates, "data_keys": keys},
-        "deleted_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),
-    }
-    receipt = sign_receipt(claims, keyring.receipt_key)
+    signed = receipt(keyring, stay, forgotten, now=now)
     audit.append(
         session,
         actor=actor,
         action="stay.checkout",
         subject=stay.id,
         details={
-            "templates_deleted": templates,
-            "data_keys_deleted": keys,
-            "receipt_id": receipt_id,
+            "templates_deleted": forgotten.templates,
+            "data_keys_deleted": forgotten.data_keys,
+            "receipt_id": signed["claims"]["receipt_id"],
         },
     )
-    return receipt
-
-
-def _deleted(session: Session, statement: Delete) -> int:
-    """Run a DELETE and return how many rows it removed."""
-    result = cast(CursorResult[Any], session.execute(statement))
-    return int(result.rowcount)
+    return signed

@@ -10,8 +10,8 @@ section of the property settings):
 * check-in sessions left open ``abandoned_session_min`` past their expiry are
   deleted (they hold only a nonce).
 
-For each such stay, its templates and data key are deleted and an audit entry is
-written. Closed stays that still hold a template or key (should not happen) are
+For each such stay, its templates and data key are deleted (``service.forget``)
+and an audit entry is written. Closed stays that still hold a template or key (should not happen) are
 cleaned too. The job is idempotent; on PostgreSQL candidate rows are taken with
 ``FOR UPDATE SKIP LOCKED`` so several hosts can run it at once without waiting
 on or double-processing each other.
@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 from service import audit, metrics
 from service import property as hotel
 from service.db import Database
-from service.models import CheckinSession, RequestNonce, Stay, StayKey, StoredTemplate
+from service.forget import forget
+from service.models import CheckinSession, RequestNonce, Stay, StayKey
 
 CHECKOUT_HOUR = 12
 DEFAULT_BATCH = 2000
@@ -147,14 +148,8 @@ def purge(
                 .with_for_update(of=Stay, skip_locked=True)
             )
         )
-    ids = expired + no_show + leftovers
-    for chunk in _chunks(ids, 500):
-        report.templates += _rows(session, delete(StoredTemplate).where(StoredTemplate.stay_id.in_(chunk)))
-        report.data_keys += _rows(session, delete(StayKey).where(StayKey.stay_id.in_(chunk)))
-        report.sessions += _rows(
-            session,
-            delete(CheckinSession).where(CheckinSession.stay_id.in_(chunk), CheckinSession.status == "open"),
-        )
+    forgotten = forget(session, expired + no_show + leftovers, sessions="open")
+    report.templates, report.data_keys, report.sessions = forgotten.templates, forgotten.data_keys, forgotten.sessions
     for chunk in _chunks(expired, 500):
         report.expired_stays += _rows(
             session, update(Stay).where(Stay.id.in_(chunk)).values(status="expired", checked_out_at=now)

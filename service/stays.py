@@ -6,16 +6,17 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import audit
 from service.errors import BadRequest, StayNotActive
+from service.forget import forget
 from service.keyring import Keyring
-from service.models import CheckinSession, Stay, StayKey, StoredTemplate
+from service.models import Stay
 from service.reservations import ACTIVE, NewReservation, create_reservation
 
 MAX_IMPORT_ROWS = 5000
@@ -99,11 +100,8 @@ def cancel_reservation(session: Session, stay: Stay, *, actor: str, now: dt.date
     """Cancel a reservation not yet checked in: its data key and sessions are deleted at once."""
     if stay.status != "reserved":
         raise StayNotActive("only a reservation that is not checked in can be cancelled; check it out instead")
-    counts = {
-        "templates": _rows(session, delete(StoredTemplate).where(StoredTemplate.stay_id == stay.id)),
-        "data_keys": _rows(session, delete(StayKey).where(StayKey.stay_id == stay.id)),
-        "sessions": _rows(session, delete(CheckinSession).where(CheckinSession.stay_id == stay.id)),
-    }
+    forgotten = forget(session, [stay.id], sessions="all")
+    counts = {"templates": forgotten.templates, "data_keys": forgotten.data_keys, "sessions": forgotten.sessions}
     stay.status = "cancelled"
     stay.checked_out_at = now
     audit.append(
@@ -186,7 +184,3 @@ def import_csv(session: Session, keyring: Keyring, text: str, *, actor: str) -> 
     ]
     audit.append(session, actor=actor, action="stay.import", details={"rows": len(created)})
     return ImportResult(created)
-
-
-def _rows(session: Session, statement: Any) -> int:
-    return int(cast(CursorResult[Any], session.execute(statement)).rowcount)

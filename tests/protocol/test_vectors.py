@@ -20,10 +20,12 @@ from protocol import (
     parse_booking_code,
     parse_envelope,
     parse_request_headers,
+    sign_receipt,
     verify_receipt,
     verify_request,
 )
 from protocol.vault import _encrypt_from_parts, _wrap_from_parts, decrypt_template, derive_data_key, unwrap_key_seed
+from tests.data.generate_vectors import RECEIPT_CLAIMS
 
 
 def test_keys_and_key_ids(vectors: dict[str, Any]) -> None:
@@ -78,7 +80,8 @@ def test_request_signature(vectors: dict[str, Any]) -> None:
 
 def test_receipt_signature(vectors: dict[str, Any]) -> None:
     key = SigningKey(bytes.fromhex(vectors["receipt_private_key"])).public_key()
-    assert verify_receipt(vectors["receipt"], key)["deleted"] == {"templates": 1}
+    assert verify_receipt(vectors["receipt"], key) == RECEIPT_CLAIMS
+    assert sign_receipt(RECEIPT_CLAIMS, SigningKey(bytes.fromhex(vectors["receipt_private_key"]))) == vectors["receipt"]
 
 
 def test_vault(vectors: dict[str, Any]) -> None:

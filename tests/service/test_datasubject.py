@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from service.audit import verify_chain
 from service.datasubject import erase_stay, export_stay
 from service.errors import ReasonRequired, UnknownBooking
+from service.forget import Forgotten
 from service.models import AuditEntry, CheckinAttempt, CheckinSession, StayKey, StoredTemplate
 from service.reservations import stay_by_reference
 from tests.service.conftest import Actions, near, random_template
@@ -47,7 +48,7 @@ def test_erase_deletes_everything_about_the_stay(actions: Actions) -> None:
         stay = stay_by_reference(session, code.reference)
         stay_id = stay.id
         erasure = erase_stay(session, stay, actor="staff:ana", reason="erasure request #12")
-    assert (erasure.templates, erasure.data_keys, erasure.sessions, erasure.attempts) == (1, 1, 1, 1)
+    assert erasure.deleted == Forgotten(templates=1, data_keys=1, sessions=1, attempts=1)
     with actions.svc.db.transaction() as session:
         with pytest.raises(UnknownBooking):
             stay_by_reference(session, code.reference)

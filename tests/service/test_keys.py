@@ -57,7 +57,7 @@ def test_rotation_while_serving(actions: Actions, monkeypatch) -> None:
     from protocol import VerifyKey
 
     newest = VerifyKey.from_pem(keys_answer["receipt"][0]["public_key_pem"].encode())
-    assert verify_receipt(receipt["receipt"], newest)["type"] == "lethe.deletion-receipt"
+    assert verify_receipt(receipt["receipt"], newest).templates == 1
 
     status, out = run("keys", "retire", service.keyring.current_kek_id)
     assert status == 1
