@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from protocol import canonical_json
@@ -26,37 +26,9 @@ _ADVISORY_LOCK_KEY = 0x4C455448  # "LETH": serialises appends on PostgreSQL
 MAX_DETAIL_LENGTH = 200
 
 
-def append(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    subject: str | None = None,
-    details: Mapping[str, Scalar] | None = None,
-    at: dt.datetime | None = None,
-) -> AuditEntry:
-    """Append one entry in the caller's transaction and return it."""
-    clean = _check_details(details or {})
-    if session.get_bind().dialect.name == "postgresql":  # a statement through the session: pending rows flush first
-        session.execute(LOCK)
-    last = session.scalars(LAST_HASH).first()
-    entry = AuditEntry(
-        at=at or utcnow(),
-        actor=actor,
-        action=action,
-        subject=subject,
-        details=json.dumps(clean, sort_keys=True, separators=(",", ":")),
-        prev_hash=last or GENESIS,
-    )
-    entry.hash = entry_hash(entry)
-    session.add(entry)
-    session.flush()
-    return entry
-
-
 @dataclass(frozen=True)
-class Pending:
-    """One entry for :func:`append_many`."""
+class Entry:
+    """One action to record: who did what, to which record, with which flat details."""
 
     actor: str
     action: str
@@ -64,67 +36,42 @@ class Pending:
     details: Mapping[str, Scalar] | None = None
 
 
-def append_many(session: Session, pending: list[Pending], *, at: dt.datetime | None = None) -> int:
-    """Append several entries in one go (one lookup of the chain's end); returns how many."""
-    if not pending:
-        return 0
-    session.flush()
-    append_rows(session.connection(), pending, at=at)
-    return len(pending)
+def append(session: Session, *entries: Entry, at: dt.datetime | None = None) -> None:
+    """Append ``entries``, in order and all at time ``at`` (default now), in the caller's transaction.
 
-
-LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
-"""The chain's end: the hash of the newest entry (one probe of the primary key)."""
-LOCK = select(func.pg_advisory_xact_lock(bindparam("key", _ADVISORY_LOCK_KEY)))
-"""PostgreSQL only: the transaction-scoped lock that serialises appends (SQLite's write lock does it there)."""
-INSERT = (
-    insert(AuditEntry)
-    .values(
-        {
-            name: bindparam(name, type_=AuditEntry.__table__.c[name].type)
-            for name in ("at", "actor", "action", "subject", "details", "prev_hash", "hash")
-        }
-    )
-    .inline()  # no RETURNING of the new id: nothing reads it
-)
-
-
-def lock_chain(conn: Connection) -> None:
-    """On PostgreSQL, take the transaction-scoped lock that serialises appends."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(LOCK)
-
-
-def append_rows(conn: Connection, pending: list[Pending], *, at: dt.datetime | None = None) -> str:
-    """Append ``pending`` with Core statements in ``conn``'s transaction (one read of the chain's end, one insert).
-
-    Returns the new last hash.
+    The session's pending changes are flushed first (autoflush), so the
+    chain's lock is taken after the rows the transaction has changed so far: on
+    PostgreSQL a transaction-scoped advisory lock serialises appends (on SQLite
+    the write lock does). Then one read of the chain's end and one INSERT of
+    every entry.
     """
-    lock_chain(conn)
-    rows = chain_rows(pending, prev=conn.scalar(LAST_HASH) or GENESIS, at=at or utcnow())
-    conn.execute(INSERT, rows)
-    return str(rows[-1]["hash"])
-
-
-def chain_rows(pending: list[Pending], *, prev: str, at: dt.datetime) -> list[dict[str, object]]:
-    """The rows of ``pending``, chained after the entry whose hash is ``prev`` (no I/O: the caller inserts them)."""
+    if not entries:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK)
+    prev = session.scalar(_LAST_HASH) or GENESIS  # (on SQLite the first statement: pending rows flush here)
+    when = at or utcnow()
     rows: list[dict[str, object]] = []
-    for item in pending:
-        details = json.dumps(_check_details(item.details or {}), sort_keys=True, separators=(",", ":"))
-        digest = _hash(at, item.actor, item.action, item.subject, details, prev)
+    for entry in entries:
+        details = json.dumps(_check_details(entry.details or {}), sort_keys=True, separators=(",", ":"))
+        digest = _hash(when, entry.actor, entry.action, entry.subject, details, prev)
         rows.append(
             {
-                "at": at,
-                "actor": item.actor,
-                "action": item.action,
-                "subject": item.subject,
+                "at": when,
+                "actor": entry.actor,
+                "action": entry.action,
+                "subject": entry.subject,
                 "details": details,
                 "prev_hash": prev,
                 "hash": digest,
             }
         )
         prev = digest
-    return rows
+    session.execute(insert(AuditEntry), rows)
+
+
+_LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # one probe of the primary key
+_LOCK = select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY))
 
 
 def entry_hash(entry: AuditEntry) -> str:

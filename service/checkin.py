@@ -111,7 +111,7 @@ def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.date
         challenge=liveness.choose_challenge(session),
     )
     session.add(checkin)
-    audit.append(session, actor=f"kiosk:{kiosk.id}", action="checkin.session.open", subject=stay.id)
+    audit.append(session, audit.Entry(actor=f"kiosk:{kiosk.id}", action="checkin.session.open", subject=stay.id))
     return checkin
 
 
@@ -340,7 +340,7 @@ def _write(
     if kiosk.last_seen_at is None or now - kiosk.last_seen_at > LAST_SEEN_RESOLUTION:
         kiosk.last_seen_at = now
     entries = [
-        audit.Pending(
+        audit.Entry(
             actor=actor,
             action="checkin.verify",
             subject=stay.id,
@@ -354,4 +354,4 @@ def _write(
     ]
     if result.decision == "rejected" and (lock := lockout.note_failure(session, stay, actor=actor, now=now)):
         entries.append(lock)
-    audit.append_many(session, entries, at=now)
+    audit.append(session, *entries, at=now)

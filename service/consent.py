@@ -70,10 +70,12 @@ def record(
     checkin.consent_at = now
     audit.append(
         session,
-        actor=f"kiosk:{kiosk.id}",
-        action=f"checkin.consent.{decision}",
-        subject=checkin.stay_id,
-        details={"session": checkin.id, "version": version},
+        audit.Entry(
+            actor=f"kiosk:{kiosk.id}",
+            action=f"checkin.consent.{decision}",
+            subject=checkin.stay_id,
+            details={"session": checkin.id, "version": version},
+        ),
         at=now,
     )
     return checkin

@@ -100,7 +100,9 @@ def export_stay(
             for e in entries
         ],
     }
-    audit.append(session, actor=actor, action="stay.export", subject=stay.id, details={"reason": reason}, at=now)
+    audit.append(
+        session, audit.Entry(actor=actor, action="stay.export", subject=stay.id, details={"reason": reason}), at=now
+    )
     return document
 
 
@@ -134,16 +136,18 @@ def erase_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: dt
     session.flush()
     audit.append(
         session,
-        actor=actor,
-        action="stay.erase",
-        subject=stay_id,
-        details={
-            "reason": reason,
-            "templates_deleted": forgotten.templates,
-            "data_keys_deleted": forgotten.data_keys,
-            "sessions_deleted": forgotten.sessions,
-            "attempts_deleted": forgotten.attempts,
-        },
+        audit.Entry(
+            actor=actor,
+            action="stay.erase",
+            subject=stay_id,
+            details={
+                "reason": reason,
+                "templates_deleted": forgotten.templates,
+                "data_keys_deleted": forgotten.data_keys,
+                "sessions_deleted": forgotten.sessions,
+                "attempts_deleted": forgotten.attempts,
+            },
+        ),
         at=now,
     )
     return Erasure(stay_id, forgotten, now)

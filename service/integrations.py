@@ -25,7 +25,7 @@ def create_integration(session: Session, *, name: str, actor: str) -> str:
         raise AlreadyExists(f"an integration named {name!r} exists")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     session.add(Integration(name=name, key_hash=_hash_key(key)))
-    audit.append(session, actor=actor, action="integration.create", details={"name": name})
+    audit.append(session, audit.Entry(actor=actor, action="integration.create", details={"name": name}))
     return key
 
 

@@ -84,10 +84,15 @@ def rotate(key_dir: Path, group: str, *, session: Session, actor: str) -> list[k
     """
     added = [keyring.add_key(key_dir, kind) for kind in KIND_GROUPS[group]]
     for key in added:
-        audit.append(session, actor=actor, action="key.rotate", subject=key.key_id, details={"kind": key.kind})
+        audit.append(
+            session, audit.Entry(actor=actor, action="key.rotate", subject=key.key_id, details={"kind": key.kind})
+        )
         if key.kind == "staff-secret":
             resealed = totp_vault.reseal_all(session, keyring.load_or_create(key_dir))
-            audit.append(session, actor=actor, action="key.reseal", subject=key.key_id, details={"accounts": resealed})
+            audit.append(
+                session,
+                audit.Entry(actor=actor, action="key.reseal", subject=key.key_id, details={"accounts": resealed}),
+            )
     return added
 
 
@@ -106,7 +111,10 @@ def rewrap(db: Database, key_dir: Path, *, actor: str, batch: int = 1000) -> int
                 row.wrapped_seed = wrap_key_seed(ring.kek(current), seed, stay_id=row.stay_id)
                 row.kek_id = current
             if rows:
-                audit.append(session, actor=actor, action="key.rewrap", subject=current, details={"stays": len(rows)})
+                audit.append(
+                    session,
+                    audit.Entry(actor=actor, action="key.rewrap", subject=current, details={"stays": len(rows)}),
+                )
         total += len(rows)
         if len(rows) < batch:
             return total
@@ -136,7 +144,7 @@ def retire(key_dir: Path, key_id: str, *, session: Session, actor: str) -> keyri
         f.flush()
         os.fsync(f.fileno())
     path.unlink()
-    audit.append(session, actor=actor, action="key.retire", subject=key_id, details={"kind": info.kind})
+    audit.append(session, audit.Entry(actor=actor, action="key.retire", subject=key_id, details={"kind": info.kind}))
     return retired
 
 

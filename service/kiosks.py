@@ -55,7 +55,9 @@ def create_enrolment_code(session: Session, *, kiosk_name: str, ttl_s: int, acto
     code = "-".join(raw[i : i + 4] for i in range(0, 16, 4))
     expires = now + dt.timedelta(seconds=ttl_s)
     session.add(EnrolmentCode(code_hash=_hash_code(code), kiosk_name=kiosk_name, expires_at=expires))
-    audit.append(session, actor=actor, action="kiosk.enrolment-code.create", details={"kiosk_name": kiosk_name})
+    audit.append(
+        session, audit.Entry(actor=actor, action="kiosk.enrolment-code.create", details={"kiosk_name": kiosk_name})
+    )
     return IssuedCode(code, expires)
 
 
@@ -73,7 +75,7 @@ def register_kiosk(session: Session, *, code: str, public_key: bytes, now: dt.da
     session.flush()
     enrolment.used_at = now
     enrolment.kiosk_id = kiosk.id
-    audit.append(session, actor=f"kiosk:{kiosk.id}", action="kiosk.register", subject=kiosk.id)
+    audit.append(session, audit.Entry(actor=f"kiosk:{kiosk.id}", action="kiosk.register", subject=kiosk.id))
     return kiosk
 
 
@@ -163,7 +165,10 @@ def _transition(
         raise InvalidTransition(f"the kiosk is {kiosk.status}; cannot {action.rsplit('.', 1)[-1]} it")
     previous, kiosk.status = kiosk.status, to
     audit.append(
-        session, actor=actor, action=action, subject=kiosk.id, details={"from": previous, "to": to, "reason": reason}
+        session,
+        audit.Entry(
+            actor=actor, action=action, subject=kiosk.id, details={"from": previous, "to": to, "reason": reason}
+        ),
     )
     return _info(kiosk)
 

@@ -46,7 +46,7 @@ def recent_failures(session: Session, stay: Stay, *, now: dt.datetime) -> int:
     )
 
 
-def note_failure(session: Session, stay: Stay, *, actor: str, now: dt.datetime) -> audit.Pending | None:
+def note_failure(session: Session, stay: Stay, *, actor: str, now: dt.datetime) -> audit.Entry | None:
     """After a rejected attempt (already added to ``session``): lock ``stay`` when it reaches the limit.
 
     Returns the ``stay.lock`` audit entry for the caller to append, or ``None`` when the stay is not locked now.
@@ -60,7 +60,7 @@ def note_failure(session: Session, stay: Stay, *, actor: str, now: dt.datetime) 
         return None
     stay.locked_at = now
     metrics.LOCKOUTS.inc()
-    return audit.Pending(
+    return audit.Entry(
         actor=actor, action="stay.lock", subject=stay.id, details={"failures": failures, "window_s": WINDOW_S}
     )
 
@@ -76,10 +76,9 @@ def unlock_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: d
     stay.unlocked_at = now
     audit.append(
         session,
-        actor=actor,
-        action="stay.unlock",
-        subject=stay.id,
-        details={"reason": reason, "locked_for_s": locked_for_s},
+        audit.Entry(
+            actor=actor, action="stay.unlock", subject=stay.id, details={"reason": reason, "locked_for_s": locked_for_s}
+        ),
         at=now,
     )
     return stay

@@ -66,10 +66,9 @@ def override_stay(session: Session, stay: Stay, *, actor: str, reason: str, now:
     )
     audit.append(
         session,
-        actor=actor,
-        action="stay.override",
-        subject=stay.id,
-        details={"reason": reason, "was_locked": was_locked},
+        audit.Entry(
+            actor=actor, action="stay.override", subject=stay.id, details={"reason": reason, "was_locked": was_locked}
+        ),
         at=now,
     )
     return Override(stay.id, stay.reference, stay.status, was_locked, now)

@@ -125,7 +125,7 @@ def save(session: Session, value: _Section, *, actor: str) -> None:
     else:
         row.value = document
         row.updated_at = utcnow()
-    audit.append(session, actor=actor, action="property.settings.update", subject=key)
+    audit.append(session, audit.Entry(actor=actor, action="property.settings.update", subject=key))
 
 
 def local_time(session: Session, moment: dt.datetime) -> dt.datetime:

@@ -70,7 +70,7 @@ def create_reservation(
             wrapped_seed=wrap_key_seed(keyring.kek(kek_id), new_key_seed(), stay_id=stay.id),
         )
     )
-    audit.append(session, actor=actor, action="stay.create", subject=stay.id)
+    audit.append(session, audit.Entry(actor=actor, action="stay.create", subject=stay.id))
     return NewReservation(stay, code)
 
 
@@ -91,13 +91,15 @@ def checkout(session: Session, keyring: Keyring, stay: Stay, *, actor: str, now:
     signed = receipt(keyring, stay, forgotten, now=now)
     audit.append(
         session,
-        actor=actor,
-        action="stay.checkout",
-        subject=stay.id,
-        details={
-            "templates_deleted": forgotten.templates,
-            "data_keys_deleted": forgotten.data_keys,
-            "receipt_id": signed["claims"]["receipt_id"],
-        },
+        audit.Entry(
+            actor=actor,
+            action="stay.checkout",
+            subject=stay.id,
+            details={
+                "templates_deleted": forgotten.templates,
+                "data_keys_deleted": forgotten.data_keys,
+                "receipt_id": signed["claims"]["receipt_id"],
+            },
+        ),
     )
     return signed

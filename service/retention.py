@@ -163,17 +163,19 @@ def purge(
     )
     report.nonces = _rows(session, delete(RequestNonce).where(RequestNonce.expires_at < now))
     pending = [
-        audit.Pending(actor, action, stay_id, {"reason": reason})
+        audit.Entry(actor, action, stay_id, {"reason": reason})
         for action, group in (("stay.expire", expired), ("stay.no-show", no_show), ("stay.purge", leftovers))
         for stay_id in group
     ]
-    audit.append_many(session, pending, at=now)
+    audit.append(session, *pending, at=now)
     if report.sessions or report.nonces:
         audit.append(
             session,
-            actor=actor,
-            action="retention.sessions",
-            details={"reason": reason, "sessions_deleted": report.sessions, "nonces_deleted": report.nonces},
+            audit.Entry(
+                actor=actor,
+                action="retention.sessions",
+                details={"reason": reason, "sessions_deleted": report.sessions, "nonces_deleted": report.nonces},
+            ),
             at=now,
         )
     return report

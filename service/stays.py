@@ -92,7 +92,10 @@ def update_reservation(
         stay.departure = new_departure
         changed.append("departure")
     if changed:
-        audit.append(session, actor=actor, action="stay.update", subject=stay.id, details={"fields": ",".join(changed)})
+        audit.append(
+            session,
+            audit.Entry(actor=actor, action="stay.update", subject=stay.id, details={"fields": ",".join(changed)}),
+        )
     return stay
 
 
@@ -106,10 +109,9 @@ def cancel_reservation(session: Session, stay: Stay, *, actor: str, now: dt.date
     stay.checked_out_at = now
     audit.append(
         session,
-        actor=actor,
-        action="stay.cancel",
-        subject=stay.id,
-        details={f"{k}_deleted": v for k, v in counts.items()},
+        audit.Entry(
+            actor=actor, action="stay.cancel", subject=stay.id, details={f"{k}_deleted": v for k, v in counts.items()}
+        ),
         at=now,
     )
     return counts
@@ -182,5 +184,5 @@ def import_csv(session: Session, keyring: Keyring, text: str, *, actor: str) -> 
         )
         for row in rows
     ]
-    audit.append(session, actor=actor, action="stay.import", details={"rows": len(created)})
+    audit.append(session, audit.Entry(actor=actor, action="stay.import", details={"rows": len(created)}))
     return ImportResult(created)

@@ -100,7 +100,7 @@ def create_account(
     )
     session.add(account)
     session.flush()
-    audit.append(session, actor=actor, action="staff.create", subject=account.id, details={"role": role})
+    audit.append(session, audit.Entry(actor=actor, action="staff.create", subject=account.id, details={"role": role}))
     return NewAccount(account, secret)
 
 
@@ -148,7 +148,7 @@ def authenticate(
     account.failed_logins = 0
     account.locked_until = None
     account.last_login_at = now
-    audit.append(session, actor=f"staff:{account.username}", action="staff.login", subject=account.id)
+    audit.append(session, audit.Entry(actor=f"staff:{account.username}", action="staff.login", subject=account.id))
     return account
 
 
@@ -187,13 +187,15 @@ def _fail(
         if account.failed_logins >= MAX_FAILURES:
             account.locked_until = now + LOCKOUT
             account.failed_logins = 0
-            audit.append(session, actor="panel", action="staff.lockout", subject=account.id)
+            audit.append(session, audit.Entry(actor="panel", action="staff.lockout", subject=account.id))
     audit.append(
         session,
-        actor="panel",
-        action="staff.login.failed",
-        subject=account.id if account is not None else None,
-        details={"reason": reason},
+        audit.Entry(
+            actor="panel",
+            action="staff.login.failed",
+            subject=account.id if account is not None else None,
+            details={"reason": reason},
+        ),
     )
     raise LoginRefused(reason)
 
@@ -208,14 +210,14 @@ def get_account(session: Session, account_id: str) -> StaffAccount:
 def disable(session: Session, account: StaffAccount, *, actor: str, now: dt.datetime) -> None:
     account.disabled_at = now
     account.session_version += 1
-    audit.append(session, actor=actor, action="staff.disable", subject=account.id)
+    audit.append(session, audit.Entry(actor=actor, action="staff.disable", subject=account.id))
 
 
 def enable(session: Session, account: StaffAccount, *, actor: str) -> None:
     account.disabled_at = None
     account.failed_logins = 0
     account.locked_until = None
-    audit.append(session, actor=actor, action="staff.enable", subject=account.id)
+    audit.append(session, audit.Entry(actor=actor, action="staff.enable", subject=account.id))
 
 
 def reset_totp(session: Session, keyring: Keyring, account: StaffAccount, *, actor: str) -> str:
@@ -224,7 +226,7 @@ def reset_totp(session: Session, keyring: Keyring, account: StaffAccount, *, act
     account.totp_secret = totp_vault.seal(keyring, account.id, secret)
     account.totp_last_step = 0
     account.session_version += 1
-    audit.append(session, actor=actor, action="staff.totp.reset", subject=account.id)
+    audit.append(session, audit.Entry(actor=actor, action="staff.totp.reset", subject=account.id))
     return secret
 
 
