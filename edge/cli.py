@@ -14,8 +14,8 @@ EXIT_ACCEPTED, EXIT_REJECTED, EXIT_KIOSK_ERROR = 0, 1, 3
 
 
 def _settings(**overrides: Any) -> Any:
+    from config import ConfigError
     from edge.settings import KioskSettings
-    from lethe.config import ConfigError
 
     try:
         return KioskSettings.from_env(**{k: v for k, v in overrides.items() if v is not None})

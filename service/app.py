@@ -31,9 +31,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         db=Database(settings.resolved_database_url),
         keyring=keyring.load_or_create(settings.resolved_key_dir),
         manifest=load_manifest(),
+        replay=replay.make_cache(settings),
     )
     problems.init_app(app)
-    replay.init_app(app, settings)
     keys.init_app(app)
     metrics.init_app(app)
     limits.init_app(app, settings)

@@ -10,7 +10,7 @@ import click
 
 
 def load_service_settings(**overrides: Any) -> Any:
-    from lethe.config import ConfigError
+    from config import ConfigError
     from service.settings import Settings
 
     try:

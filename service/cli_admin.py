@@ -37,7 +37,7 @@ reason_option = click.option("--reason", required=True, help="Why (written to th
 @contextmanager
 def _session() -> Iterator[tuple[Any, Any, Session]]:
     from service import keyring
-    from service.errors import LetheError
+    from service.errors import LetheError, OperatorError
 
     settings = load_service_settings()
     prepare(settings)
@@ -46,6 +46,8 @@ def _session() -> Iterator[tuple[Any, Any, Session]]:
     try:
         with database.transaction() as session:
             yield database, ring, session
+    except OperatorError as exc:
+        raise click.ClickException(str(exc)) from None
     except LetheError as exc:
         raise click.ClickException(f"{exc.code}: {exc.detail}") from None
     finally:
@@ -338,14 +340,11 @@ def keys_rewrap(actor: str) -> None:
 @actor_option
 def keys_retire(key_id: str, actor: str) -> None:
     """Delete an older key (refused for the newest of a kind or a KEK still in use)."""
-    from service.keys import RetireRefused, retire
+    from service.keys import retire
 
     settings = load_service_settings()
-    try:
-        with _session() as (_db, _ring, session):
-            retired = retire(settings.resolved_key_dir, key_id, session=session, actor=actor)
-    except RetireRefused as exc:
-        raise click.ClickException(str(exc)) from None
+    with _session() as (_db, _ring, session):
+        retired = retire(settings.resolved_key_dir, key_id, session=session, actor=actor)
     click.echo(f"retired {retired.kind} key {retired.key_id}")
 
 

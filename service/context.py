@@ -1,4 +1,4 @@
-"""What a running service instance holds: settings, database, keyring, model manifest."""
+"""What a running service instance holds: settings, database, keyring, model manifest, replay cache."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from models.registry import Manifest
 from service.db import Database
 from service.errors import BadRequest, UnsupportedMediaType
 from service.keyring import Keyring
+from service.replay import DatabaseReplayCache, RedisReplayCache
 from service.settings import Settings
 
 EXTENSION = "lethe"
@@ -25,6 +26,7 @@ class Service:
     db: Database
     keyring: Keyring
     manifest: Manifest
+    replay: DatabaseReplayCache | RedisReplayCache
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)

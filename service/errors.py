@@ -24,6 +24,18 @@ class LetheError(Exception):
         self.extra = extra
 
 
+class OperatorError(LetheError):
+    """A problem for the operator to fix (the key folder, a stored secret, a refused key retirement).
+
+    ``str(err)`` names it for the log and the command line; a client that meets
+    one in a request gets a bare ``internal-error``, the message only in the log.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.args = (message,)
+
+
 def _error(code: str, status: int, title: str, *, retryable: bool = False) -> type[LetheError]:
     name = "".join(part.capitalize() for part in code.split("-"))
     return type(name, (LetheError,), {"code": code, "status": status, "title": title, "retryable": retryable})

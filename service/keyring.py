@@ -18,11 +18,12 @@ from pathlib import Path
 
 from protocol import RecipientPrivateKey, SigningKey, Suite, VerifyKey
 from protocol.vault import new_kek
+from service.errors import OperatorError
 
 KINDS = ("hpke-mlkem768-x25519", "hpke-x25519", "kek", "receipt", "staff-secret")
 
 
-class KeyringError(Exception):
+class KeyringError(OperatorError):
     """The key folder is unreadable, too open, or holds a malformed key file."""
 
 

@@ -31,6 +31,7 @@ from protocol.vault import unwrap_key_seed, wrap_key_seed
 from service import audit, keyring, totp_vault
 from service.context import EXTENSION, Service
 from service.db import Database
+from service.errors import OperatorError
 from service.models import StayKey
 
 STAMP = "lethe.keys.stamp"
@@ -120,7 +121,7 @@ def rewrap(db: Database, key_dir: Path, *, actor: str, batch: int = 1000) -> int
             return total
 
 
-class RetireRefused(Exception):
+class RetireRefused(OperatorError):
     """The key is the newest of its kind, or a KEK that still wraps stays."""
 
 

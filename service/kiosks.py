@@ -7,10 +7,8 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from protocol import InvalidSignature, VerifyKey, parse_request_headers, verify_request
@@ -25,15 +23,11 @@ from service.errors import (
     KioskSuspended,
     NotFound,
     ReasonRequired,
-    ReplayedRequest,
     StaleRequest,
     UnknownKiosk,
 )
-
-if TYPE_CHECKING:
-    from service.replay import ReplayCache
-
-from service.models import CheckinSession, EnrolmentCode, Kiosk, RequestNonce
+from service.models import CheckinSession, EnrolmentCode, Kiosk
+from service.replay import ReplayCache
 
 ACTIVE, SUSPENDED, REVOKED = "active", "suspended", "revoked"
 
@@ -220,11 +214,11 @@ def authenticate_request(
     body: bytes,
     now: dt.datetime,
     skew_s: int,
-    replay: ReplayCache | None = None,
+    replay: ReplayCache,
 ) -> Kiosk:
     """Authenticate a signed kiosk request: known active kiosk, valid signature, fresh, not replayed.
 
-    Nonces go to ``replay`` (``service/replay.py``) or, by default, the database.
+    The request's nonce goes to ``replay`` (``service/replay.py``).
     """
     try:
         signed: SignedRequest = parse_request_headers(headers)
@@ -237,23 +231,6 @@ def authenticate_request(
         raise InvalidRequestSignature() from None
     check_fresh(signed.timestamp_ms, now, skew_s)
     key = f"{kiosk.id}:{signed.nonce}"
-    if replay is None:
-        remember_nonce(session, key, now=now, ttl_s=2 * skew_s)
-    else:
-        replay.remember(session, key, now=now, ttl_s=2 * skew_s)
+    replay.remember(session, key, now=now, ttl_s=2 * skew_s)
     kiosk.last_seen_at = now
     return kiosk
-
-
-def remember_nonce(session: Session, key: str, *, now: dt.datetime, ttl_s: int) -> None:
-    """Record a request nonce; raise ``replayed-request`` if it was seen within its window.
-
-    A request older than the freshness window is refused before this point, so a
-    nonce only needs remembering for that window; expired ones are dropped here.
-    """
-    session.execute(delete(RequestNonce).where(RequestNonce.expires_at < now))
-    try:
-        with session.begin_nested():
-            session.add(RequestNonce(key=key, expires_at=now + dt.timedelta(seconds=ttl_s)))
-    except IntegrityError:
-        raise ReplayedRequest() from None

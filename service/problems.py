@@ -38,6 +38,8 @@ def problem(status: int, code: str, title: str, detail: str | None = None, **ext
 
 
 def _from_lethe(err: LetheError) -> Response:
+    if err.status >= 500 and not err.retryable:
+        log.error("%s: %s", type(err).__name__, err)
     response = problem(err.status, err.code, err.title, err.detail, retryable=err.retryable, **err.extra)
     if err.retryable:
         response.headers["Retry-After"] = str(err.extra.get("retry_after", RETRY_AFTER_S))

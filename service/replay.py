@@ -2,8 +2,10 @@
 
 A request's nonce is remembered for twice the clock-skew window; a request
 older than the window is refused as stale before it gets here, so a nonce seen
-again within its lifetime is a replay (``replayed-request``). Redis keys carry
-the configured prefix and expire by themselves (``SET NX PX``).
+again within its lifetime is a replay (``replayed-request``). In the database
+the nonce is a row of ``request_nonces`` written in the request's own
+transaction; in Redis a key with the configured prefix that expires by itself
+(``SET NX PX``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-from flask import Flask, current_app
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.errors import ReplayedRequest
+from service.models import RequestNonce
 from service.settings import Settings
-
-EXTENSION = "lethe.replay"
 
 
 class ReplayCache(Protocol):
@@ -33,9 +35,12 @@ class DatabaseReplayCache:
     backend = "database"
 
     def remember(self, session: Session, key: str, *, now: dt.datetime, ttl_s: int) -> None:
-        from service.kiosks import remember_nonce
-
-        remember_nonce(session, key, now=now, ttl_s=ttl_s)
+        session.execute(delete(RequestNonce).where(RequestNonce.expires_at < now))  # expired ones go as we pass
+        try:
+            with session.begin_nested():
+                session.add(RequestNonce(key=key, expires_at=now + dt.timedelta(seconds=ttl_s)))
+        except IntegrityError:
+            raise ReplayedRequest() from None
 
 
 class RedisReplayCache:
@@ -61,12 +66,3 @@ def make_cache(settings: Settings) -> DatabaseReplayCache | RedisReplayCache:
     if settings.redis_url:
         return RedisReplayCache(settings.redis_url, settings.redis_prefix)
     return DatabaseReplayCache()
-
-
-def init_app(app: Flask, settings: Settings) -> None:
-    app.extensions[EXTENSION] = make_cache(settings)
-
-
-def cache() -> DatabaseReplayCache | RedisReplayCache:
-    found: DatabaseReplayCache | RedisReplayCache = current_app.extensions[EXTENSION]
-    return found

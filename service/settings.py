@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lethe.config import describe, load_settings
+from config import describe, load_settings
 
 PREFIX = "LETHE_"
 

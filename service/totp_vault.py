@@ -1,7 +1,8 @@
-"""Staff TOTP secrets at rest: AES-256-GCM under the keyring's staff-secret key, bound to the account id.
+"""Staff TOTP secrets at rest: sealed under the keyring's staff-secret key, bound to the account id.
 
-The ``staff.totp_secret`` column holds ``v1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>``;
-the associated data is ``"lethe/v1 staff-totp\\0" ‖ staff id``, so a value copied onto another
+The ``staff.totp_secret`` column holds ``v1.<key id>.<base64url(sealed)>``, where ``sealed``
+is :func:`protocol.vault.seal_staff_secret`'s AES-256-GCM ``nonce ‖ ciphertext ‖ tag`` with
+associated data ``"lethe/v1 staff-totp\\0" ‖ staff id``, so a value copied onto another
 account does not open. The newest ``staff-secret`` key seals; every key in the keyring opens.
 ``lethe keys rotate staff`` adds a key and re-seals every secret under it in the same
 transaction; ``lethe keys retire`` refuses a staff-secret key that still seals an account.
@@ -12,29 +13,25 @@ to the person enrolling it.
 from __future__ import annotations
 
 import base64
-import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from protocol.vault import VaultError, open_staff_secret, seal_staff_secret
+from service.errors import OperatorError
 from service.keyring import Keyring, KeyringError
 from service.models import StaffAccount
 
-AAD_DOMAIN = b"lethe/v1 staff-totp\x00"
 VERSION = "v1"
-NONCE_LENGTH = 12
 
 
-class TotpVaultError(Exception):
+class TotpVaultError(OperatorError):
     """A stored TOTP secret is malformed, sealed for another account, or under a key not in the keyring."""
 
 
 def seal(keyring: Keyring, staff_id: str, secret: str) -> str:
     key_id = keyring.current_staff_key_id
-    nonce = os.urandom(NONCE_LENGTH)
-    sealed = nonce + AESGCM(keyring.staff_key(key_id)).encrypt(nonce, secret.encode(), AAD_DOMAIN + staff_id.encode())
+    sealed = seal_staff_secret(keyring.staff_key(key_id), secret.encode(), staff_id=staff_id)
     return f"{VERSION}.{key_id}.{base64.urlsafe_b64encode(sealed).decode().rstrip('=')}"
 
 
@@ -48,9 +45,8 @@ def open_secret(keyring: Keyring, staff_id: str, stored: str) -> str:
         if version != VERSION:
             raise ValueError(version)
         blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        key = keyring.staff_key(key_id)
-        return AESGCM(key).decrypt(blob[:NONCE_LENGTH], blob[NONCE_LENGTH:], AAD_DOMAIN + staff_id.encode()).decode()
-    except (ValueError, InvalidTag, KeyringError, UnicodeDecodeError) as exc:
+        return open_staff_secret(keyring.staff_key(key_id), blob, staff_id=staff_id).decode()
+    except (ValueError, VaultError, KeyringError, UnicodeDecodeError) as exc:
         raise TotpVaultError(f"the TOTP secret of account {staff_id} does not open: {type(exc).__name__}") from None
 
 

@@ -6,9 +6,9 @@ from flask import Blueprint, Response, jsonify
 from redis.exceptions import RedisError
 from sqlalchemy import text
 
-from service import replay
 from service.context import service
 from service.errors import ServiceNotReady
+from service.replay import RedisReplayCache
 
 bp = Blueprint("health", __name__)
 
@@ -28,10 +28,9 @@ def readyz() -> Response:
     ring = svc.keyring
     if not (ring.hpke and ring.keks and ring.receipt_keys):
         raise ServiceNotReady("the keyring is incomplete")
-    cache = replay.cache()
-    if isinstance(cache, replay.RedisReplayCache):
+    if isinstance(svc.replay, RedisReplayCache):
         try:
-            cache.ping()
+            svc.replay.ping()
         except RedisError:
             raise ServiceNotReady("Redis does not answer") from None
     return jsonify(status="ready")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from protocol import InvalidBookingCode, parse_booking_code
-from service import checkin, consent, kiosks, limits, metrics, replay, reservations
+from service import checkin, consent, kiosks, limits, metrics, reservations
 from service import property as prop
 from service.context import json_body, service
 from service.errors import BadRequest, BookingSecretMismatch, LetheError, UnsupportedMediaType
@@ -79,7 +79,7 @@ def open_session() -> tuple[Response, int]:
             body=raw,
             now=svc.now(),
             skew_s=svc.settings.clock_skew_s,
-            replay=replay.cache(),
+            replay=svc.replay,
         )
         limits.hit("kiosk", kiosk.id)
         body = json_body(SessionBody)
@@ -139,7 +139,7 @@ def _signed_kiosk(session: Session) -> Kiosk:
         body=request.get_data(cache=True),
         now=svc.now(),
         skew_s=svc.settings.clock_skew_s,
-        replay=replay.cache(),
+        replay=svc.replay,
     )
     limits.hit("kiosk", kiosk.id)
     return kiosk

@@ -9,13 +9,13 @@ document against the URL map and validates it.
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from lethe import __version__
 from service import errors, stays
 from service.api import kiosk, pms
 from service.problems import HTTP_CODES, PROBLEM_JSON
@@ -152,7 +152,7 @@ def build(app: Flask) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "Lethe verification service",
-            "version": __version__,
+            "version": version("lethe-checkin"),
             "description": "Privacy-preserving face check-in: kiosk API, PMS API, operations. See docs/api.md.",
         },
         "paths": paths,

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from service import audit, totp_vault
-from service.errors import AlreadyExists, BadRequest, NotFound
+from service.errors import AlreadyExists, BadRequest, LetheError, NotFound
 from service.keyring import Keyring
 from service.models import LoginFailure, StaffAccount, new_id
 
@@ -50,11 +50,15 @@ class NewAccount:
         return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.account.username, issuer_name=ISSUER)
 
 
-class LoginRefused(Exception):
+class LoginRefused(LetheError):
     """A login that did not succeed. ``reason`` is for the audit log; the user sees one message."""
 
+    code = "unauthenticated"
+    status = 401
+    title = "Authentication is required"
+
     def __init__(self, reason: str, *, rate_limited: bool = False) -> None:
-        super().__init__(reason)
+        super().__init__()
         self.reason = reason
         self.rate_limited = rate_limited
 

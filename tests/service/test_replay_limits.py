@@ -14,7 +14,6 @@ from protocol import sign_request
 from service import migrate
 from service.app import create_app
 from service.context import EXTENSION
-from service.replay import EXTENSION as REPLAY
 from service.settings import Settings
 from tests.service.conftest import Actions
 from tests.service.test_checkin import assert_problem
@@ -64,7 +63,7 @@ def limited(tmp_path: Path, database_url: str, store: tuple[str, str]) -> Iterat
 
 def test_a_replayed_request_is_refused(limited: tuple[Actions, Flask], store: tuple[str, str]) -> None:
     actions, app = limited
-    assert app.extensions[REPLAY].backend == ("redis" if store[0] else "database")
+    assert app.extensions[EXTENSION].replay.backend == ("redis" if store[0] else "database")
     code = actions.reservation()
     kiosk = actions.kiosk()
     body = f'{{"booking_reference": "{code.reference}"}}'.encode()

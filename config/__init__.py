@@ -1,9 +1,11 @@
-"""Typed, frozen settings read from ``LETHE_*`` environment variables.
+"""Typed, frozen settings read from ``LETHE_*`` environment variables (for the service and the kiosk alike).
 
 Each process has one settings object (``service.settings.Settings``,
 ``edge.settings.KioskSettings``): a frozen pydantic model whose fields carry
-their bounds. :func:`load_settings` maps field ``foo_bar`` to ``<PREFIX>FOO_BAR``,
-also reads ``<PREFIX>FOO_BAR_FILE`` and ``$CREDENTIALS_DIRECTORY/<prefix>foo_bar``
+their bounds. This package sits below both (``lethe`` -> ``service``, ``edge``
+-> ``protocol``, ``models``, ``config``), so each reads its settings the same
+way. :func:`load_settings` maps field ``foo_bar`` to ``<PREFIX>FOO_BAR``, also
+reads ``<PREFIX>FOO_BAR_FILE`` and ``$CREDENTIALS_DIRECTORY/<prefix>foo_bar``
 (systemd credentials) for secrets, and rejects variables with the prefix that
 no field claims, so a typo fails loudly instead of being ignored.
 """
