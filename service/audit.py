@@ -39,17 +39,18 @@ class Entry:
 def append(session: Session, *entries: Entry, at: dt.datetime | None = None) -> None:
     """Append ``entries``, in order and all at time ``at`` (default now), in the caller's transaction.
 
-    The session's pending changes are flushed first (autoflush), so the
-    chain's lock is taken after the rows the transaction has changed so far: on
-    PostgreSQL a transaction-scoped advisory lock serialises appends (on SQLite
-    the write lock does). Then one read of the chain's end and one INSERT of
-    every entry.
+    The session's pending changes are flushed first, so the chain's lock is
+    taken after the rows the transaction has changed so far: on PostgreSQL a
+    transaction-scoped advisory lock serialises appends (on SQLite the write
+    lock does). Then one read of the chain's end and one INSERT of every entry.
     """
     if not entries:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_LOCK)
-    prev = session.scalar(_LAST_HASH) or GENESIS  # (on SQLite the first statement: pending rows flush here)
+    session.flush()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK)
+    prev = conn.execute(_LAST_HASH).scalar() or GENESIS
     when = at or utcnow()
     rows: list[dict[str, object]] = []
     for entry in entries:
@@ -67,11 +68,13 @@ def append(session: Session, *entries: Entry, at: dt.datetime | None = None) -> 
             }
         )
         prev = digest
-    session.execute(insert(AuditEntry), rows)
+    conn.execute(_INSERT, rows if len(rows) > 1 else rows[0])  # one row: one INSERT, not an executemany
 
 
-_LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)  # one probe of the primary key
+_TABLE = AuditEntry.metadata.tables[AuditEntry.__tablename__]  # Core statements: no ORM objects made for rows
+_LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)  # one probe of the primary key
 _LOCK = select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY))
+_INSERT = insert(_TABLE)
 
 
 def entry_hash(entry: AuditEntry) -> str:

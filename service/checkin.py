@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.registry import Manifest
@@ -58,6 +58,7 @@ from service.keyring import Keyring
 from service.kiosks import check_fresh, require_active
 from service.matcher import compare
 from service.models import (
+    Base,
     CheckinAttempt,
     CheckinSession,
     Kiosk,
@@ -101,7 +102,7 @@ def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.date
     stay = stay_by_reference(session, reference)
     if stay.status not in ACTIVE:
         raise StayNotActive()
-    lockout.check_not_locked(stay)
+    lockout.check_not_locked(stay.locked_at)
     checkin = CheckinSession(
         id=str(uuid.uuid4()),
         stay_id=stay.id,
@@ -138,45 +139,46 @@ def verify(
     header = envelope.header
     with db.session() as session:
         with db.read(session):
-            rows: Sequence[Any] = session.execute(
-                _READ, {"kiosk": str(header.kiosk_id), "session": str(header.session_id)}
-            ).all()
-        kiosk = require_active(rows[0].Kiosk if rows else None)
+            rows: Sequence[Any] = (
+                session.connection()
+                .execute(_READ, {"kiosk": str(header.kiosk_id), "session": str(header.session_id)})
+                .all()
+            )
+        read = rows[0] if rows else None
+        require_active(None if read is None else read.kiosk_status)
+        assert read is not None
         try:
             payload_bytes = open_envelope(
-                envelope, device_key=_device_key(kiosk.public_key), recipient_keys=keyring.hpke
+                envelope, device_key=_device_key(read.public_key), recipient_keys=keyring.hpke
             )
             payload = decode_payload(payload_bytes)
         except InvalidEnvelope as exc:
-            log.info("envelope from kiosk %s refused: %s", kiosk.id, exc.reason)
+            log.info("envelope from kiosk %s refused: %s", read.kiosk_id, exc.reason)
             raise InvalidEnvelopeError() from None
         if limit is not None:
-            limit("kiosk", kiosk.id)
+            limit("kiosk", read.kiosk_id)
         check_fresh(header.timestamp_ms, now, skew_s)
-        checkin, stay, key = rows[0].CheckinSession, rows[0].Stay, rows[0].StayKey
-        _check_session(checkin, kiosk, header.nonce, now)
-        if stay.status not in ACTIVE:
+        _check_session(read, header.nonce, now)
+        if read.stay_status not in ACTIVE:
             raise StayNotActive()
-        lockout.check_not_locked(stay)
+        lockout.check_not_locked(read.locked_at)
         session_id = str(header.session_id)
-        new_template: StoredTemplate | None = None
-        policy = prop.from_document(prop.Liveness, rows[0].liveness)
-        if secret_fingerprint(payload.stay_secret) != stay.secret_fingerprint:
+        new_template: dict[str, Any] | None = None
+        policy = prop.from_document(prop.Liveness, read.liveness)
+        if secret_fingerprint(payload.stay_secret) != read.secret_fingerprint:
             result = Verification(session_id, "rejected", "booking-secret-mismatch", problem=BookingSecretMismatch())
         elif (
-            failure := liveness.failure(
-                policy, nonce=checkin.nonce, challenge=checkin.challenge, evidence=payload.liveness
-            )
+            failure := liveness.failure(policy, nonce=read.nonce, challenge=read.challenge, evidence=payload.liveness)
         ) is not None:
             log.info("check-in session %s: liveness failed: %s", session_id, failure)
             result = Verification(session_id, "rejected", "liveness-failed")
         else:
-            if key is None:
+            if read.kek_id is None:
                 raise StayNotActive()
             data_key = derive_data_key(
-                unwrap_key_seed(keyring.kek(key.kek_id), key.wrapped_seed, stay_id=stay.id),
+                unwrap_key_seed(keyring.kek(read.kek_id), read.wrapped_seed, stay_id=read.stay_id),
                 payload.stay_secret,
-                stay_id=stay.id,
+                stay_id=read.stay_id,
             )
             reference = payload.id_template or _stored_template(rows, data_key, payload.live.model_id)
             match = compare(payload.live, reference, manifest)
@@ -190,15 +192,15 @@ def verify(
             )
             if match.is_match:
                 record_id = str(uuid.uuid4())
-                new_template = StoredTemplate(
-                    id=record_id,
-                    stay_id=stay.id,
-                    model_id=payload.live.model_id,
-                    ciphertext=encrypt_template(data_key, encode_template(payload.live), record_id=record_id),
-                    created_at=now,
-                )
+                new_template = {
+                    "id": record_id,
+                    "stay_id": read.stay_id,
+                    "model_id": payload.live.model_id,
+                    "ciphertext": encrypt_template(data_key, encode_template(payload.live), record_id=record_id),
+                    "created_at": now,
+                }
         with db.write(session):
-            _write(session, kiosk, stay, result, payload.live.model_id, new_template, now)
+            _write(session, read, result, payload.live.model_id, new_template, now)
     return result
 
 
@@ -216,14 +218,28 @@ def end_session(session: Session, kiosk: Kiosk, session_id: str, *, now: dt.date
 
 # The verification's one read, outside the write transaction: the kiosk, and (outer joins, so a
 # missing row still names the kiosk) the session, its stay, the stay's key and stored templates,
-# and the property's liveness policy document.
+# and the property's liveness policy document. Core columns, not ORM objects: only what is used.
 _READ = (
     select(
-        Kiosk,
-        CheckinSession,
-        Stay,
-        StayKey,
-        StoredTemplate,
+        Kiosk.id.label("kiosk_id"),
+        Kiosk.status.label("kiosk_status"),
+        Kiosk.public_key,
+        Kiosk.last_seen_at,
+        CheckinSession.stay_id,
+        CheckinSession.nonce,
+        CheckinSession.status.label("session_status"),
+        CheckinSession.expires_at,
+        CheckinSession.challenge,
+        CheckinSession.consent,
+        Stay.status.label("stay_status"),
+        Stay.locked_at,
+        Stay.secret_fingerprint,
+        StayKey.kek_id,
+        StayKey.wrapped_seed,
+        StoredTemplate.id.label("template_id"),
+        StoredTemplate.model_id.label("template_model_id"),
+        StoredTemplate.ciphertext,
+        StoredTemplate.created_at.label("template_created_at"),
         select(PropertySetting.value)
         .where(PropertySetting.key == prop.section_key(prop.Liveness))
         .scalar_subquery()
@@ -245,105 +261,118 @@ def _device_key(raw: bytes) -> VerifyKey:
     return VerifyKey(raw)
 
 
-def _check_session(checkin: CheckinSession | None, kiosk: Kiosk, nonce: bytes, now: dt.datetime) -> None:
-    if checkin is None:  # no such session, or another kiosk's (the read joins only this kiosk's)
+def _check_session(read: Any, nonce: bytes, now: dt.datetime) -> None:
+    if read.stay_id is None:  # no such session, or another kiosk's (the read joins only this kiosk's)
         raise UnknownSession()
-    if not secrets.compare_digest(checkin.nonce, nonce):
-        log.info("envelope from kiosk %s refused: nonce does not match session", kiosk.id)
+    if not secrets.compare_digest(read.nonce, nonce):
+        log.info("envelope from kiosk %s refused: nonce does not match session", read.kiosk_id)
         raise InvalidEnvelopeError()
-    if checkin.status == REFUSED_STATUS:
+    if read.session_status == REFUSED_STATUS:
         raise ConsentRefused()
-    if checkin.status != "open":
+    if read.session_status != "open":
         raise ReplayedEnvelope()
-    if checkin.expires_at <= now:
+    if read.expires_at <= now:
         raise SessionExpired()
-    if checkin.consent != "accepted":
+    if read.consent != "accepted":
         raise ConsentRequired()
 
 
 def _stored_template(rows: Sequence[Any], data_key: bytes, model_id: str) -> Template:
     """The newest stored template of ``model_id`` among the read's rows, decrypted."""
-    stored = [r.StoredTemplate for r in rows if r.StoredTemplate is not None and r.StoredTemplate.model_id == model_id]
+    stored = [r for r in rows if r.template_id is not None and r.template_model_id == model_id]
     if not stored:
         raise MissingIdTemplate()
-    newest = max(stored, key=lambda t: t.created_at)
-    return decode_template(decrypt_template(data_key, newest.ciphertext, record_id=newest.id))
+    newest = max(stored, key=lambda r: r.template_created_at)
+    return decode_template(decrypt_template(data_key, newest.ciphertext, record_id=newest.template_id))
 
 
-# Statements of the write transaction that run as written (no objects loaded or synchronised for them).
-_UNSYNCHRONISED = {"synchronize_session": False}
-_CONSUME = (
-    update(CheckinSession)
-    .where(CheckinSession.id == bindparam("session"), CheckinSession.status == "open")
-    .values(status="used", used_at=bindparam("now", type_=UTCDateTime()))
-    .execution_options(**_UNSYNCHRONISED)
+# The write transaction's statements, on the tables (Core: no ORM objects to load or flush).
+_SESSIONS, _STAYS, _TEMPLATES, _ATTEMPTS, _KIOSKS = (
+    Base.metadata.tables[model.__tablename__] for model in (CheckinSession, Stay, StoredTemplate, CheckinAttempt, Kiosk)
 )
+_NOW = bindparam("now", type_=UTCDateTime())
+_CONSUME = (
+    update(_SESSIONS)
+    .where(CheckinSession.id == bindparam("session"), CheckinSession.status == "open")
+    .values(status="used", used_at=_NOW)
+)
+_SESSION_STATUS = select(CheckinSession.status).where(CheckinSession.id == bindparam("session"))
 _RECHECK = (
-    select(Stay, Kiosk)
-    .join(Kiosk, Kiosk.id == bindparam("kiosk"))
+    select(
+        Stay.status,
+        Stay.locked_at,
+        Stay.checked_in_at,
+        select(Kiosk.status).where(Kiosk.id == bindparam("kiosk")).scalar_subquery().label("kiosk_status"),
+    )
     .where(Stay.id == bindparam("stay"))
     .with_for_update(of=Stay)
-    .execution_options(populate_existing=True)
 )
-_DROP_TEMPLATES = (
-    delete(StoredTemplate)
-    .where(StoredTemplate.stay_id == bindparam("stay"), StoredTemplate.model_id == bindparam("model"))
-    .execution_options(**_UNSYNCHRONISED)
+_DROP_TEMPLATES = delete(_TEMPLATES).where(
+    StoredTemplate.stay_id == bindparam("stay"), StoredTemplate.model_id == bindparam("model")
 )
+_CHECK_IN = (
+    update(_STAYS)
+    .where(Stay.id == bindparam("stay"))
+    .values(status="checked_in", checked_in_at=bindparam("checked_in_at", type_=UTCDateTime()))
+)
+_STORE_TEMPLATE = insert(_TEMPLATES)
+_RECORD_ATTEMPT = insert(_ATTEMPTS)
+_SEEN = update(_KIOSKS).where(Kiosk.id == bindparam("kiosk")).values(last_seen_at=_NOW)
 
 
 def _write(
     session: Session,
-    kiosk: Kiosk,
-    stay: Stay,
+    read: Any,
     result: Verification,
     model_id: str,
-    new_template: StoredTemplate | None,
+    new_template: dict[str, Any] | None,
     now: dt.datetime,
 ) -> None:
     """The verification's write transaction: consume, re-check, store, record, audit.
 
     The session is consumed only if still open (a concurrent replay loses here),
-    and the kiosk and the stay are read again under the write lock (the stay's
-    row locked on PostgreSQL), so a suspension, checkout or lockout that
-    committed after the first read still wins. The audit entry comes last, after
-    every row this transaction changes (the chain's lock is the last one taken).
+    and the kiosk's and the stay's state is read again under the write lock (the
+    stay's row locked on PostgreSQL), so a suspension, checkout or lockout that
+    committed after the first read still wins. The audit entries come last,
+    after every row this transaction changes (the chain's lock is the last one
+    taken).
     """
-    if session.execute(_CONSUME, {"session": result.session_id, "now": now}).rowcount != 1:  # type: ignore[attr-defined]
-        status = session.scalar(select(CheckinSession.status).where(CheckinSession.id == result.session_id))
+    conn = session.connection()
+    if conn.execute(_CONSUME, {"session": result.session_id, "now": now}).rowcount != 1:
+        status = conn.execute(_SESSION_STATUS, {"session": result.session_id}).scalar()
         raise ConsentRefused() if status == REFUSED_STATUS else ReplayedEnvelope()
-    session.execute(_RECHECK, {"stay": stay.id, "kiosk": kiosk.id}).one()
-    require_active(kiosk)
-    if stay.status not in ACTIVE:
+    current = conn.execute(_RECHECK, {"stay": read.stay_id, "kiosk": read.kiosk_id}).one()
+    require_active(current.kiosk_status)
+    if current.status not in ACTIVE:
         raise StayNotActive()
-    lockout.check_not_locked(stay)
-    actor = f"kiosk:{kiosk.id}"
+    lockout.check_not_locked(current.locked_at)
+    actor = f"kiosk:{read.kiosk_id}"
     if new_template is not None:
-        session.execute(_DROP_TEMPLATES, {"stay": stay.id, "model": model_id})
-        session.add(new_template)
-        if stay.status != "checked_in" or stay.checked_in_at is None:  # a re-verification changes nothing here
-            stay.status = "checked_in"
-            stay.checked_in_at = stay.checked_in_at or now
-    session.add(
-        CheckinAttempt(
-            session_id=result.session_id,
-            stay_id=stay.id,
-            kiosk_id=kiosk.id,
-            decision=result.decision,
-            reason=result.reason,
-            model_id=result.model_id or "",
-            score=result.score,
-            threshold=result.threshold,
-            created_at=now,
-        )
+        conn.execute(_DROP_TEMPLATES, {"stay": read.stay_id, "model": model_id})
+        conn.execute(_STORE_TEMPLATE, new_template)
+        if current.status != "checked_in" or current.checked_in_at is None:  # a re-verification changes nothing here
+            conn.execute(_CHECK_IN, {"stay": read.stay_id, "checked_in_at": current.checked_in_at or now})
+    conn.execute(
+        _RECORD_ATTEMPT,
+        {
+            "session_id": result.session_id,
+            "stay_id": read.stay_id,
+            "kiosk_id": read.kiosk_id,
+            "decision": result.decision,
+            "reason": result.reason,
+            "model_id": result.model_id or "",
+            "score": result.score,
+            "threshold": result.threshold,
+            "created_at": now,
+        },
     )
-    if kiosk.last_seen_at is None or now - kiosk.last_seen_at > LAST_SEEN_RESOLUTION:
-        kiosk.last_seen_at = now
+    if read.last_seen_at is None or now - read.last_seen_at > LAST_SEEN_RESOLUTION:
+        conn.execute(_SEEN, {"kiosk": read.kiosk_id, "now": now})
     entries = [
         audit.Entry(
             actor=actor,
             action="checkin.verify",
-            subject=stay.id,
+            subject=read.stay_id,
             details={
                 "decision": result.decision,
                 "reason": result.reason,
@@ -352,6 +381,6 @@ def _write(
             },
         )
     ]
-    if result.decision == "rejected" and (lock := lockout.note_failure(session, stay, actor=actor, now=now)):
+    if result.decision == "rejected" and (lock := lockout.note_failure(session, read.stay_id, actor=actor, now=now)):
         entries.append(lock)
     audit.append(session, *entries, at=now)

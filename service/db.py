@@ -82,21 +82,27 @@ class Database:
 
     @contextmanager
     def read(self, session: Session) -> Iterator[Session]:
-        """A transaction of ``session`` that only reads.
+        """A transaction of ``session`` (from :meth:`session`) that only reads; the caller must not write in it.
 
         On SQLite it begins deferred: in WAL mode it reads one snapshot without
-        taking or waiting for the write lock, and it never writes (the caller
-        must not).
+        taking or waiting for the write lock. On PostgreSQL its statements run in
+        autocommit, each its own snapshot, with no ``BEGIN`` and ``COMMIT`` round
+        trips (the verification's read is one statement).
         """
-        connection = session.get_bind()  # the connection of :meth:`session`
+        connection = session.get_bind()
         assert isinstance(connection, Connection), "read() takes a session from Database.session()"
         if self.is_sqlite:
             connection.info[_DEFERRED] = True
+        else:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
         try:
             with session.begin():
                 yield session
         finally:
-            connection.info.pop(_DEFERRED, None)
+            if self.is_sqlite:
+                connection.info.pop(_DEFERRED, None)
+            else:
+                connection.execution_options(isolation_level=connection.default_isolation_level)
 
     @contextmanager
     def write(self, session: Session) -> Iterator[Session]:

@@ -73,20 +73,18 @@ def register_kiosk(session: Session, *, code: str, public_key: bytes, now: dt.da
     return kiosk
 
 
-def require_active(kiosk: Kiosk | None) -> Kiosk:
-    """Return ``kiosk`` if it exists (not ``None``) and is active; else raise ``unknown-kiosk``,
-    ``kiosk-suspended`` or ``kiosk-revoked``.
+def require_active(status: str | None) -> None:
+    """Raise ``unknown-kiosk`` (``None``: no such kiosk), ``kiosk-suspended`` or ``kiosk-revoked`` unless active.
 
-    Callers read the kiosk in the request's own transaction, so a suspension or
-    a revocation takes effect for the very next request, on every worker.
+    Callers read the status in the request's own transaction, so a suspension
+    or a revocation takes effect for the very next request, on every worker.
     """
-    if kiosk is None:
+    if status is None:
         raise UnknownKiosk()
-    if kiosk.status == SUSPENDED:
+    if status == SUSPENDED:
         raise KioskSuspended()
-    if kiosk.status != ACTIVE:
+    if status != ACTIVE:
         raise KioskRevoked()
-    return kiosk
 
 
 # -- lifecycle (CLI and staff panel) -------------------------------------------------------------
@@ -224,7 +222,9 @@ def authenticate_request(
         signed: SignedRequest = parse_request_headers(headers)
     except InvalidSignature:
         raise InvalidRequestSignature() from None
-    kiosk = require_active(session.get(Kiosk, str(signed.kiosk_id)))
+    kiosk = session.get(Kiosk, str(signed.kiosk_id))
+    require_active(None if kiosk is None else kiosk.status)
+    assert kiosk is not None
     try:
         verify_request(VerifyKey(kiosk.public_key), signed, method, path, body)
     except InvalidSignature:

@@ -9,59 +9,61 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service import audit, metrics
 from service.errors import InvalidTransition, StayLocked
 from service.kiosks import require_reason
-from service.models import CheckinAttempt, Stay
+from service.models import Base, CheckinAttempt, Stay, UTCDateTime
 
 MAX_FAILURES = 5
 WINDOW_S = 180
+_UNLOCKED_AT = select(Stay.unlocked_at).where(Stay.id == bindparam("stay")).scalar_subquery()
+_FAILURES = (
+    select(func.count())
+    .select_from(CheckinAttempt)
+    .where(
+        CheckinAttempt.stay_id == bindparam("stay"),
+        CheckinAttempt.decision == "rejected",
+        CheckinAttempt.created_at > bindparam("since", type_=UTCDateTime()),
+        or_(_UNLOCKED_AT.is_(None), CheckinAttempt.created_at > _UNLOCKED_AT),  # not again after an unlock
+    )
+)
+_LOCK = (
+    update(Base.metadata.tables[Stay.__tablename__])
+    .where(Stay.id == bindparam("stay"))
+    .values(locked_at=bindparam("now", type_=UTCDateTime()))
+)
 
 
-def check_not_locked(stay: Stay) -> None:
-    """Raise ``stay-locked`` when face check-in is locked for ``stay``."""
-    if stay.locked_at is not None:
+def check_not_locked(locked_at: dt.datetime | None) -> None:
+    """Raise ``stay-locked`` when face check-in is locked for the stay (its ``locked_at`` is set)."""
+    if locked_at is not None:
         raise StayLocked()
 
 
-def recent_failures(session: Session, stay: Stay, *, now: dt.datetime) -> int:
-    """Rejected verifications of ``stay`` within the window and since its last unlock."""
+def recent_failures(session: Session, stay_id: str, *, now: dt.datetime) -> int:
+    """Rejected verifications of the stay within the window and since its last unlock.
+
+    The unlock time is read in the same statement, so the count uses the one committed before it.
+    """
     since = now - dt.timedelta(seconds=WINDOW_S)
-    if stay.unlocked_at is not None:  # failures before the last unlock do not count again
-        since = max(since, stay.unlocked_at)
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(CheckinAttempt)
-            .where(
-                CheckinAttempt.stay_id == stay.id,
-                CheckinAttempt.decision == "rejected",
-                CheckinAttempt.created_at > since,
-            )
-        )
-        or 0
-    )
+    return int(session.scalar(_FAILURES, {"stay": stay_id, "since": since}) or 0)
 
 
-def note_failure(session: Session, stay: Stay, *, actor: str, now: dt.datetime) -> audit.Entry | None:
-    """After a rejected attempt (already added to ``session``): lock ``stay`` when it reaches the limit.
+def note_failure(session: Session, stay_id: str, *, actor: str, now: dt.datetime) -> audit.Entry | None:
+    """After a rejected attempt, already written, of a stay not locked: lock it when it reaches the limit.
 
     Returns the ``stay.lock`` audit entry for the caller to append, or ``None`` when the stay is not locked now.
-    The caller has read ``stay`` in this transaction (on PostgreSQL with its row locked), so the unlock
-    time the count uses is the one committed before it.
     """
-    if stay.locked_at is not None:
-        return None
-    failures = recent_failures(session, stay, now=now)
+    failures = recent_failures(session, stay_id, now=now)
     if failures < MAX_FAILURES:
         return None
-    stay.locked_at = now
+    session.execute(_LOCK, {"stay": stay_id, "now": now})
     metrics.LOCKOUTS.inc()
     return audit.Entry(
-        actor=actor, action="stay.lock", subject=stay.id, details={"failures": failures, "window_s": WINDOW_S}
+        actor=actor, action="stay.lock", subject=stay_id, details={"failures": failures, "window_s": WINDOW_S}
     )
 
 

@@ -75,9 +75,9 @@ def test_failures_outside_the_window_or_before_unlock_do_not_count(actions: Acti
                 )
             )
         session.flush()
-        assert recent_failures(session, stay, now=now) == 2
+        assert recent_failures(session, stay.id, now=now) == 2
         stay.unlocked_at = now - dt.timedelta(seconds=15)
-        assert recent_failures(session, stay, now=now) == 1
+        assert recent_failures(session, stay.id, now=now) == 1
 
 
 def test_unlock_needs_a_lock_and_a_reason(actions: Actions) -> None:
