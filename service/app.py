@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask
 
 from models.registry import load_manifest
-from service import keyring, keys, limits, logs, metrics, panel, problems, replay, schedule
-from service.api import health, kiosk, openapi, pms
-from service.context import EXTENSION, Service
-from service.db import Database
+from service import keyring, panel
+from service.checkin import replay
 from service.settings import Settings
+from service.storage.db import Database
+from service.web import health, kiosk_api, limits, openapi, pms_api, problems, schedule, telemetry
+from service.web.context import EXTENSION, Service, watch_keys
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -25,7 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(instance))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    logs.init_app(app, settings)
+    telemetry.init_app(app, settings)
     app.extensions[EXTENSION] = Service(
         settings=settings,
         db=Database(settings.resolved_database_url),
@@ -34,10 +35,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         replay=replay.make_cache(settings),
     )
     problems.init_app(app)
-    keys.init_app(app)
-    metrics.init_app(app)
+    watch_keys(app)
     limits.init_app(app, settings)
-    for blueprint in (health.bp, kiosk.bp, pms.bp, openapi.bp):
+    for blueprint in (health.bp, kiosk_api.bp, pms_api.bp, openapi.bp):
         app.register_blueprint(blueprint)
     panel.init_app(app)
     schedule.start(app, settings.purge_interval_s)

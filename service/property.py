@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
-from service import audit
-from service.models import PropertySetting, utcnow
+from service.storage import audit
+from service.storage.tables import PropertySetting, utcnow
 
 Challenge = Literal["none", "blink", "turn-left", "turn-right"]
 Language = Literal["en", "zh-Hans"]

@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from service import migrate
 from service.app import create_app
-from service.context import EXTENSION, Service
 from service.settings import Settings
+from service.storage import migrate
+from service.web.context import EXTENSION, Service
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ENV = "LETHE_TEST_DATABASE_URL"

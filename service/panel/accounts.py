@@ -16,10 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from service import audit, totp_vault
 from service.errors import AlreadyExists, BadRequest, LetheError, NotFound
-from service.keyring import Keyring
-from service.models import LoginFailure, StaffAccount, new_id
+from service.keyring import Keyring, staff_secrets
+from service.storage import audit
+from service.storage.tables import LoginFailure, StaffAccount, new_id
 
 FRONT_DESK, MANAGER, ADMIN = "front_desk", "manager", "admin"
 ROLES = (FRONT_DESK, MANAGER, ADMIN)
@@ -96,7 +96,7 @@ def create_account(
         display_name=display_name.strip() or username,
         role=role,
         password_hash=_hasher.hash(password),
-        totp_secret=None if secret is None else totp_vault.seal(keyring, account_id, secret),
+        totp_secret=None if secret is None else staff_secrets.seal(keyring, account_id, secret),
         totp_last_step=0,
         language="en",
         failed_logins=0,
@@ -141,7 +141,7 @@ def authenticate(
     if not _verify(account.password_hash, password):
         _fail(session, digest, now, account, "bad-password")
     if account.totp_secret is not None:
-        step = _totp_step(totp_vault.open_secret(keyring, account.id, account.totp_secret), code, now)
+        step = _totp_step(staff_secrets.open_secret(keyring, account.id, account.totp_secret), code, now)
         if step is None or step <= account.totp_last_step:
             _fail(session, digest, now, account, "bad-totp")
         account.totp_last_step = step or 0
@@ -227,7 +227,7 @@ def enable(session: Session, account: StaffAccount, *, actor: str) -> None:
 def reset_totp(session: Session, keyring: Keyring, account: StaffAccount, *, actor: str) -> str:
     """Give the account a new TOTP secret (returned once; stored sealed) and end its sessions."""
     secret = pyotp.random_base32()
-    account.totp_secret = totp_vault.seal(keyring, account.id, secret)
+    account.totp_secret = staff_secrets.seal(keyring, account.id, secret)
     account.totp_last_step = 0
     account.session_version += 1
     audit.append(session, audit.Entry(actor=actor, action="staff.totp.reset", subject=account.id))

@@ -11,8 +11,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service import property as prop
-from service.models import AuditEntry, CheckinAttempt, CheckinSession, Stay
-from service.overrides import OVERRIDE_REASON
+from service.checkin.overrides import OVERRIDE_REASON
+from service.storage.tables import AuditEntry, CheckinAttempt, CheckinSession, Stay
 
 # The face check-in states the panel shows, in the order a stay usually passes them.
 STATES = (

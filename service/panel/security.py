@@ -27,10 +27,10 @@ from typing import ParamSpec, TypeVar
 from flask import Flask, Response, abort, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from service.context import EXTENSION, service
-from service.models import StaffAccount
 from service.panel.accounts import RANK
 from service.settings import Settings
+from service.storage.tables import StaffAccount
+from service.web.context import EXTENSION, service
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -15,13 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from service import datasubject, lockout, overrides, reservations
-from service import kiosks as kiosk_service
 from service import property as prop
-from service.context import service
+from service.checkin import kiosks as kiosk_service
+from service.checkin import lockout, overrides
+from service.checkin.kiosks import create_enrolment_code
 from service.errors import LetheError
-from service.kiosks import create_enrolment_code
-from service.models import EnrolmentCode, Kiosk, StaffAccount, Stay
 from service.panel import accounts, queries, receipts
 from service.panel.accounts import ADMIN, FRONT_DESK, MANAGER, ROLES, LoginRefused
 from service.panel.blueprint import bp
@@ -39,6 +37,9 @@ from service.panel.forms import (
 )
 from service.panel.i18n import LANGUAGES, current_language, gettext
 from service.panel.security import add_headers, current, load_staff, protect, requires, safe_next, start_session
+from service.stays import datasubject, forget, reservations
+from service.storage.tables import EnrolmentCode, Kiosk, StaffAccount, Stay
+from service.web.context import service
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5
@@ -224,7 +225,7 @@ def checkout(stay_id: str) -> str:
         found = db.get(Stay, stay_id)
         if found is None:
             abort(404)
-        receipt = reservations.checkout(db, svc.keyring, found, actor=_actor(), now=svc.now())
+        receipt = forget.checkout(db, svc.keyring, found, actor=_actor(), now=svc.now())
     svc.db.checkpoint()  # as the kiosk's and the PMS's checkouts: no copy left in SQLite's WAL, and synced to disk
     return render_template(
         "panel/receipt.html",
@@ -396,7 +397,7 @@ def audit_log() -> str:
 @bp.post("/audit/verify")
 @requires(MANAGER)
 def audit_verify() -> str:
-    from service import audit
+    from service.storage import audit
 
     with service().db.transaction() as db:
         report = audit.verify_chain(db)

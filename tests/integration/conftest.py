@@ -33,9 +33,9 @@ import requests
 from sqlalchemy import func, select
 
 from lethe.demo import free_port, lethe_command, running_service, wait_until_healthy
-from service.audit import verify_chain
-from service.db import Database
-from service.models import CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
+from service.storage.audit import verify_chain
+from service.storage.db import Database
+from service.storage.tables import CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
 
 REPORT_ENV = "LETHE_TEST_INTEGRATION_REPORT"
 
@@ -85,7 +85,7 @@ class Deployment:
     def liveness_policy(self, **fields: Any) -> None:
         """Set the property's liveness policy straight in the service's database."""
         from service import property as prop
-        from service.cli import load_service_settings, open_database
+        from service.cli.common import load_service_settings, open_database
 
         database = open_database(
             load_service_settings(

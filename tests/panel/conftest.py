@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.context import Service
 from service.panel.accounts import create_account
+from service.web.context import Service
 from tests.service.conftest import Actions
 
 PASSWORD = "correct horse battery"

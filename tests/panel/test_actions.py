@@ -8,9 +8,9 @@ import re
 
 from flask.testing import FlaskClient
 
-from service.context import Service
-from service.lockout import MAX_FAILURES
-from service.models import AuditEntry, Kiosk, Stay, StoredTemplate
+from service.checkin.lockout import MAX_FAILURES
+from service.storage.tables import AuditEntry, Kiosk, Stay, StoredTemplate
+from service.web.context import Service
 from tests.panel.conftest import Staff, csrf_token
 from tests.service.conftest import Actions, near, random_template
 
@@ -156,7 +156,7 @@ def test_kiosk_suspend_resume_revoke(client: FlaskClient, staff: Staff, actions:
 def test_cancelled_reservation_reads_as_deleted(
     client: FlaskClient, staff: Staff, actions: Actions, svc: Service
 ) -> None:
-    from service.stays import cancel_reservation
+    from service.stays.forget import cancel_reservation
 
     staff.sign_in_as("front_desk")
     code = actions.reservation("Cancelled Guest")

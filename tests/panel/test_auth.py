@@ -7,9 +7,9 @@ import datetime as dt
 import pyotp
 from flask.testing import FlaskClient
 
-from service.context import Service
-from service.models import AuditEntry, StaffAccount
 from service.panel import accounts
+from service.storage.tables import AuditEntry, StaffAccount
+from service.web.context import Service
 from tests.panel.conftest import Staff, csrf_token
 
 

@@ -11,10 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from lethe.cli import main
-from service import totp_vault
-from service.db import Database
-from service.keyring import load_or_create
-from service.models import StaffAccount
+from service.keyring import load_or_create, staff_secrets
+from service.storage.db import Database
+from service.storage.tables import StaffAccount
 
 
 @pytest.fixture
@@ -42,7 +41,7 @@ def test_staff_create_admin_prints_totp_once(env: dict[str, str], tmp_path: Path
         # Stored sealed under the instance's staff-secret key, never in clear.
         assert secret not in account.totp_secret
         ring = load_or_create(tmp_path / "instance" / "keys")
-        assert totp_vault.open_secret(ring, account.id, account.totp_secret) == secret
+        assert staff_secrets.open_secret(ring, account.id, account.totp_secret) == secret
         assert account.password_hash.startswith("$argon2id$")
     database.dispose()
     assert pyotp.TOTP(secret).now()

@@ -10,10 +10,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from service import property as prop
-from service.context import Service
-from service.datasubject import erase_stay
-from service.models import CheckinSession, Stay
-from service.retention import purge
+from service.stays.datasubject import erase_stay
+from service.stays.retention import purge
+from service.storage.tables import CheckinSession, Stay
+from service.web.context import Service
 from tests.panel.conftest import Staff, csrf_token
 from tests.service.conftest import Actions, near, random_template
 

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.context import Service
-from service.models import Stay, StayKey, StoredTemplate
+from service.storage.tables import Stay, StayKey, StoredTemplate
+from service.web.context import Service
 from tests.panel.conftest import Staff
 from tests.service.conftest import Actions, near, random_template
 

@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 
 from protocol import VerifyKey, verify_receipt
 from service import property as prop
-from service import totp_vault
-from service.context import Service
-from service.models import StaffAccount, Stay
+from service.keyring import staff_secrets
+from service.storage.tables import StaffAccount, Stay
+from service.web.context import Service
 from tests.panel.conftest import Staff, csrf_token
 from tests.service.conftest import Actions, near, random_template
 
@@ -201,7 +201,7 @@ def test_admin_creates_disables_and_resets_staff(client: FlaskClient, staff: Sta
     with svc.db.transaction() as session:
         mei = session.query(StaffAccount).filter_by(username="mei").one()
         assert secret not in mei.totp_secret
-        assert totp_vault.open_secret(svc.keyring, mei.id, mei.totp_secret) == secret
+        assert staff_secrets.open_secret(svc.keyring, mei.id, mei.totp_secret) == secret
         mei_id = mei.id
     reset = client.post(f"/panel/staff/{mei_id}/reset-2fa", data={"csrf_token": token}).get_data(as_text=True)
     new_secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', reset).group(1)

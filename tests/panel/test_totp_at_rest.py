@@ -8,11 +8,11 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
-from service import migrate, totp_vault
-from service.context import Service
-from service.db import make_engine
-from service.keyring import add_key, load_or_create
+from service.keyring import add_key, load_or_create, staff_secrets
 from service.settings import Settings
+from service.storage import migrate
+from service.storage.db import make_engine
+from service.web.context import Service
 from tests.panel.conftest import Staff
 
 
@@ -46,7 +46,7 @@ def test_the_database_holds_no_clear_secret_and_sign_in_still_works(
     assert stored is not None
     assert stored.startswith("v1.")
     assert manager.secret not in dump(settings.resolved_database_url)
-    assert totp_vault.open_secret(svc.keyring, _id(svc, "manager"), stored) == manager.secret
+    assert staff_secrets.open_secret(svc.keyring, _id(svc, "manager"), stored) == manager.secret
     answer = staff.login(manager)
     assert answer.status_code == 302
     assert answer.headers["Location"].endswith("/panel/today")
@@ -58,14 +58,14 @@ def test_a_sealed_secret_does_not_open_for_another_account_or_key(
     manager = staff.create("manager")
     stored = raw_secrets(settings.resolved_database_url)["manager"]
     assert stored is not None
-    with pytest.raises(totp_vault.TotpVaultError):
-        totp_vault.open_secret(svc.keyring, "another-account-id", stored)
+    with pytest.raises(staff_secrets.TotpVaultError):
+        staff_secrets.open_secret(svc.keyring, "another-account-id", stored)
     other = load_or_create(tmp_path / "other-keys")
-    with pytest.raises(totp_vault.TotpVaultError):
-        totp_vault.open_secret(other, _id(svc, "manager"), stored)
+    with pytest.raises(staff_secrets.TotpVaultError):
+        staff_secrets.open_secret(other, _id(svc, "manager"), stored)
     tampered = stored[:-2] + ("A" if stored[-2] != "A" else "B") + stored[-1]
-    with pytest.raises(totp_vault.TotpVaultError):
-        totp_vault.open_secret(svc.keyring, _id(svc, "manager"), tampered)
+    with pytest.raises(staff_secrets.TotpVaultError):
+        staff_secrets.open_secret(svc.keyring, _id(svc, "manager"), tampered)
     assert manager.secret
 
 
@@ -93,7 +93,7 @@ def test_migration_seals_existing_clear_secrets(database_url: str, tmp_path: Pat
     assert sealed is not None
     assert secret not in sealed
     assert secret not in dump(database_url)
-    assert totp_vault.open_secret(load_or_create(key_dir), "acct-1", sealed) == secret
+    assert staff_secrets.open_secret(load_or_create(key_dir), "acct-1", sealed) == secret
     # Upgrading again changes nothing; downgrading opens the secret again.
     migrate.upgrade(database_url, key_dir=key_dir)
     assert raw_secrets(database_url)["old"] == sealed
@@ -102,14 +102,14 @@ def test_migration_seals_existing_clear_secrets(database_url: str, tmp_path: Pat
 
 
 def _id(svc: Service, username: str) -> str:
-    from service.models import StaffAccount
+    from service.storage.tables import StaffAccount
 
     with svc.db.transaction() as session:
         return session.query(StaffAccount).filter_by(username=username).one().id
 
 
 def test_rotating_the_staff_key_reseals_and_retire_waits_for_it(staff: Staff, svc: Service, settings: Settings) -> None:
-    from service.keys import RetireRefused, retire, rotate
+    from service.keyring.rotation import RetireRefused, retire, rotate
 
     manager = staff.create("manager")
     old_key = svc.keyring.current_staff_key_id
@@ -121,8 +121,8 @@ def test_rotating_the_staff_key_reseals_and_retire_waits_for_it(staff: Staff, sv
         (added,) = rotate(settings.resolved_key_dir, "staff", session=session, actor="test")
     stored = raw_secrets(settings.resolved_database_url)["manager"]
     assert stored is not None
-    assert totp_vault.key_id_of(stored) == added.key_id
+    assert staff_secrets.key_id_of(stored) == added.key_id
     ring = load_or_create(settings.resolved_key_dir)
-    assert totp_vault.open_secret(ring, _id(svc, "manager"), stored) == manager.secret
+    assert staff_secrets.open_secret(ring, _id(svc, "manager"), stored) == manager.secret
     with svc.db.transaction() as session:
         retire(settings.resolved_key_dir, old_key, session=session, actor="test")

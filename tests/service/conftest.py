@@ -27,9 +27,9 @@ from protocol import (
     seal_at_time,
     sign_request,
 )
-from service.context import Service
-from service.integrations import create_integration
-from service.kiosks import create_enrolment_code
+from service.checkin.kiosks import create_enrolment_code
+from service.stays.integrations import create_integration
+from service.web.context import Service
 
 MODEL = "dlib-resnet-v1"
 ENVELOPE = "application/vnd.lethe.envelope"

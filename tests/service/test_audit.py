@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from service.audit import verify_chain
-from service.models import AuditEntry
+from service.storage.audit import verify_chain
+from service.storage.tables import AuditEntry
 from tests.service.conftest import Actions, near, random_template
 
 

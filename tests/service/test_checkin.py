@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from models import load_manifest
 from protocol import Suite, encode_template
-from service.models import CheckinAttempt, StoredTemplate
+from service.storage.tables import CheckinAttempt, StoredTemplate
 from tests.service.conftest import Actions, near, random_template
 
 PROBLEM = "application/problem+json"
@@ -162,7 +162,7 @@ def test_stale_envelope(actions: Actions) -> None:
 
 
 def test_expired_session(actions: Actions) -> None:
-    from service.models import CheckinSession
+    from service.storage.tables import CheckinSession
 
     reference = random_template(1)
     code = actions.reservation()
@@ -231,7 +231,7 @@ def test_enrolment_code_works_once(actions: Actions) -> None:
 
 
 def test_revoked_kiosk_is_refused(actions: Actions) -> None:
-    from service.kiosks import revoke_kiosk
+    from service.checkin.kiosks import revoke_kiosk
 
     code = actions.reservation()
     kiosk = actions.kiosk()

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from protocol import InvalidSignature, VerifyKey, verify_receipt
 from protocol.vault import VaultError, decrypt_template, derive_data_key, unwrap_key_seed
-from service.models import Stay, StayKey, StoredTemplate
+from service.storage.tables import Stay, StayKey, StoredTemplate
 from tests.service.conftest import Actions, near, random_template
 
 

@@ -11,10 +11,11 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from lethe.cli import main
-from service import keyring, migrate
-from service.db import Database
-from service.kiosks import create_enrolment_code, register_kiosk
-from service.reservations import create_reservation
+from service import keyring
+from service.checkin.kiosks import create_enrolment_code, register_kiosk
+from service.stays.reservations import create_reservation
+from service.storage import migrate
+from service.storage.db import Database
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from protocol import sign_request
 from service import property as prop
-from service.datasubject import erase_stay, export_stay
-from service.models import AuditEntry, CheckinAttempt, CheckinSession, Stay
+from service.stays.datasubject import erase_stay, export_stay
+from service.storage.tables import AuditEntry, CheckinAttempt, CheckinSession, Stay
 from tests.service.conftest import Actions, near, random_template
 from tests.service.test_checkin import assert_problem
 

@@ -7,12 +7,12 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from service.audit import verify_chain
-from service.datasubject import erase_stay, export_stay
 from service.errors import ReasonRequired, UnknownBooking
-from service.forget import Forgotten
-from service.models import AuditEntry, CheckinAttempt, CheckinSession, StayKey, StoredTemplate
-from service.reservations import stay_by_reference
+from service.stays.datasubject import erase_stay, export_stay
+from service.stays.forget import Forgotten
+from service.stays.reservations import stay_by_reference
+from service.storage.audit import verify_chain
+from service.storage.tables import AuditEntry, CheckinAttempt, CheckinSession, StayKey, StoredTemplate
 from tests.service.conftest import Actions, near, random_template
 
 

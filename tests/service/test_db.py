@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from service import migrate
-from service.db import Database
-from service.models import Kiosk
+from service.storage import migrate
+from service.storage.db import Database
+from service.storage.tables import Kiosk
 
 COUNT = select(func.count()).select_from(Kiosk)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from service.audit import verify_chain
+from service.checkin.kiosks import list_kiosks, resume_kiosk, revoke_kiosk, suspend_kiosk
 from service.errors import InvalidTransition, NotFound, ReasonRequired
-from service.kiosks import list_kiosks, resume_kiosk, revoke_kiosk, suspend_kiosk
-from service.models import AuditEntry, CheckinSession
+from service.storage.audit import verify_chain
+from service.storage.tables import AuditEntry, CheckinSession
 from tests.service.conftest import Actions, near, random_template
 from tests.service.test_checkin import assert_problem
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from service.forget import CHUNK, Forgotten, forget
-from service.models import CheckinAttempt, CheckinSession, StayKey, StoredTemplate
-from service.reservations import create_reservation, stay_by_reference
+from service.stays.forget import CHUNK, Forgotten, forget
+from service.stays.reservations import create_reservation, stay_by_reference
+from service.storage.tables import CheckinAttempt, CheckinSession, StayKey, StoredTemplate
 from tests.service.conftest import Actions, near, random_template
 
 

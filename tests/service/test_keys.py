@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from lethe.cli import main
 from protocol import Suite, verify_receipt
-from service.context import EXTENSION
-from service.keys import list_keys
-from service.models import StayKey
+from service.keyring.rotation import list_keys
+from service.storage.tables import StayKey
+from service.web.context import EXTENSION
 from tests.service.conftest import Actions, near, random_template
 
 

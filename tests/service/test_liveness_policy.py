@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from protocol import LivenessEvidence
 from service import property as prop
-from service.models import CheckinAttempt, CheckinSession
+from service.storage.tables import CheckinAttempt, CheckinSession
 from tests.service.conftest import Actions, near, random_template
 
 ID = random_template(1)

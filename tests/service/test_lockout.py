@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from service.checkin.lockout import MAX_FAILURES, WINDOW_S, recent_failures, unlock_stay
+from service.checkin.overrides import override_stay
 from service.errors import InvalidTransition
-from service.lockout import MAX_FAILURES, WINDOW_S, recent_failures, unlock_stay
-from service.models import AuditEntry, CheckinAttempt, Stay
-from service.overrides import override_stay
-from service.reservations import stay_by_reference
+from service.stays.reservations import stay_by_reference
+from service.storage.tables import AuditEntry, CheckinAttempt, Stay
 from tests.service.conftest import Actions, near, random_template
 from tests.service.test_checkin import assert_problem
 

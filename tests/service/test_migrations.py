@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import DateTime
 
-from service import migrate
-from service.db import make_engine
-from service.models import Base, UTCDateTime
+from service.storage import migrate
+from service.storage.db import make_engine
+from service.storage.tables import Base, UTCDateTime
 
 
 def _compare_type(context, inspected, metadata, inspected_type, metadata_type) -> bool | None:

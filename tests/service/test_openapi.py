@@ -6,7 +6,7 @@ import re
 
 from openapi_spec_validator import validate
 
-from service.api.openapi import problem_codes
+from service.web.openapi import problem_codes
 from tests.conftest import ROOT
 from tests.service.conftest import Actions
 

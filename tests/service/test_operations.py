@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from service.reservations import create_reservation, stay_by_reference
-from service.schedule import start
+from service.stays.reservations import create_reservation, stay_by_reference
+from service.web.schedule import start
 from tests.service.conftest import Actions, near, random_template
 
 

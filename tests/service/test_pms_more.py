@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from protocol import parse_booking_code, sign_request
-from service.models import CheckinSession, Stay, StayKey
+from service.storage.tables import CheckinSession, Stay, StayKey
 from tests.service.conftest import Actions, near, random_template
 from tests.service.test_checkin import assert_problem
 

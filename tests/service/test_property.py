@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from service import property as prop
-from service.models import AuditEntry
+from service.storage.tables import AuditEntry
 from tests.service.conftest import Actions
 
 

@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 
 from protocol import sign_request
-from service import migrate
 from service.app import create_app
-from service.context import EXTENSION
 from service.settings import Settings
+from service.storage import migrate
+from service.web.context import EXTENSION
 from tests.service.conftest import Actions
 from tests.service.test_checkin import assert_problem
 

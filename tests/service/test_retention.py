@@ -8,10 +8,10 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from service.audit import verify_chain
-from service.models import AuditEntry, Base, CheckinSession, Stay, StayKey, StoredTemplate
-from service.reservations import create_reservation, stay_by_reference
-from service.retention import purge, purge_all
+from service.stays.reservations import create_reservation, stay_by_reference
+from service.stays.retention import purge, purge_all
+from service.storage.audit import verify_chain
+from service.storage.tables import AuditEntry, Base, CheckinSession, Stay, StayKey, StoredTemplate
 from tests.service.conftest import Actions, near, random_template
 
 DAY = dt.timedelta(days=1)
@@ -157,7 +157,7 @@ def test_no_template_bytes_remain_after_checkout_and_purge(actions: Actions) -> 
 def test_concurrent_purges_process_each_stay_once(actions: Actions) -> None:
     import threading
 
-    from service.db import Database
+    from service.storage.db import Database
 
     today = dt.datetime.now(dt.UTC).date()
     with actions.svc.db.transaction() as session:
