@@ -1,7 +1,7 @@
 """Domain errors of the service, each with a stable ``code`` slug and an HTTP status.
 
 The API turns them into RFC 9457 ``application/problem+json`` bodies (see
-``service/problems.py``); every code is listed in ``docs/api.md``. Messages never
+``service/web/problems.py``); every code is listed in ``docs/api.md``. Messages never
 contain biometric data, secrets or stack traces.
 """
 

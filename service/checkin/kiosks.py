@@ -216,7 +216,7 @@ def authenticate_request(
 ) -> Kiosk:
     """Authenticate a signed kiosk request: known active kiosk, valid signature, fresh, not replayed.
 
-    The request's nonce goes to ``replay`` (``service/replay.py``).
+    The request's nonce goes to ``replay`` (``service/checkin/replay.py``).
     """
     try:
         signed: SignedRequest = parse_request_headers(headers)

@@ -1,7 +1,7 @@
 """The verification of a sealed envelope against its check-in session (``POST /api/v1/verify``).
 
 ``verify`` authenticates the kiosk's envelope, checks the session nonce and the
-guest's recorded consent (``service/consent.py``), opens the payload in memory
+guest's recorded consent (``service/checkin/consent.py``), opens the payload in memory
 and compares 1:1 after one read (one SELECT, in a transaction of its own: on
 SQLite it neither takes nor waits for the write lock), then, in one short
 write transaction, consumes the session (only if still open: a refusal or a

@@ -43,7 +43,7 @@ class Keyring:
     keks: dict[str, bytes] = field(repr=False)
     kek_order: tuple[str, ...]
     receipt_keys: tuple[SigningKey, ...]
-    #: AES-256 keys that seal the staff accounts' TOTP secrets (``service/totp_vault.py``)
+    #: AES-256 keys that seal the staff accounts' TOTP secrets (``service/keyring/staff_secrets.py``)
     staff_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
     staff_key_order: tuple[str, ...] = ()
 

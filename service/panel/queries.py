@@ -28,8 +28,8 @@ STATES = (
 )
 
 
-# Statuses in which the stay's face data is gone without a checkout: cancelled (``service/stays.py``),
-# purged by the retention job as a no-show or an overdue departure (``service/retention.py``).
+# Statuses in which the stay's face data is gone without a checkout: cancelled (``service/stays/forget.py``),
+# purged by the retention job as a no-show or an overdue departure (``service/stays/retention.py``).
 DATA_DELETED = ("deleted", "cancelled", "expired", "no_show")
 # Audit actions that delete a stay's face data without a checkout, and what the panel calls each.
 # ``stay.erase`` also deletes the stay row itself: its audit entry (random stay id, counts) is all that is left.

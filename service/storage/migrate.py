@@ -1,4 +1,4 @@
-"""Run the Alembic migrations in ``service/migrations`` programmatically (no alembic.ini needed)."""
+"""Run the Alembic migrations in ``service/storage/migrations`` programmatically (no alembic.ini needed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The service's tables (SQLAlchemy 2 declarative). Migrations live in ``service/migrations``.
+"""The service's tables (SQLAlchemy 2 declarative). Migrations live in ``service/storage/migrations``.
 
 No table holds a face image. Templates are stored only as AES-GCM ciphertext
 under a per-stay data key that needs the guest's stay secret (``protocol.vault``).
@@ -144,7 +144,7 @@ class CheckinSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     challenge: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
-    # The guest's answer to the consent notice on the kiosk (``service/consent.py``): accepted or refused,
+    # The guest's answer to the consent notice on the kiosk (``service/checkin/consent.py``): accepted or refused,
     # the notice version shown and when. Verification needs ``accepted``.
     consent: Mapped[str | None] = mapped_column(String(8))
     consent_version: Mapped[int | None] = mapped_column(Integer)
@@ -227,7 +227,7 @@ class StaffAccount(Base):
     display_name: Mapped[str] = mapped_column(String(120))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(200))
-    # Sealed with AES-GCM under the keyring's staff-secret key, bound to the account id (``service/totp_vault.py``).
+    # Sealed with AES-GCM under the keyring's staff-secret key, bound to the account id (``service/keyring/staff_secrets.py``).
     totp_secret: Mapped[str | None] = mapped_column(String(160))
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
     language: Mapped[str] = mapped_column(String(8), default="en")

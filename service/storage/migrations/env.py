@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the database named by the caller (see ``service/migrate.py``)."""
+"""Alembic environment: migrates the database named by the caller (see ``service/storage/migrate.py``)."""
 
 from __future__ import annotations
 
