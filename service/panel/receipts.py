@@ -1,17 +1,19 @@
-"""The deletion receipt as a QR code the guest can scan and keep (SVG, drawn by ``qrcode``)."""
+"""The deletion receipt as a QR code the guest can scan and keep (inline SVG, drawn by ``segno``)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import qrcode
-from qrcode.image.svg import SvgPathImage
+import segno
 
 
 def qr_svg(receipt: dict[str, Any]) -> str:
-    """An inline SVG QR code holding the receipt's compact JSON (verifiable offline with ``lethe receipt verify``)."""
+    """An inline SVG QR code holding the receipt's compact JSON (verifiable offline with ``lethe receipt verify``).
+
+    Error correction at least L (the JSON is long; the code is read from a screen or fresh paper),
+    sized by its ``viewBox`` so the page's stylesheet sets its size.
+    """
     payload = json.dumps({"receipt": receipt}, separators=(",", ":"), sort_keys=True)
-    image = qrcode.make(payload, image_factory=SvgPathImage, error_correction=qrcode.constants.ERROR_CORRECT_L)
-    svg: str = image.to_string(encoding="unicode")
-    return svg.split("?>", 1)[1] if svg.startswith("<?xml") else svg
+    svg: str = segno.make(payload, error="l", micro=False).svg_inline(omitsize=True)
+    return svg

@@ -227,7 +227,7 @@ class StaffAccount(Base):
     display_name: Mapped[str] = mapped_column(String(120))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(200))
-    # Sealed with AES-GCM under the keyring's staff-secret key, bound to the account id (``service/keyring/staff_secrets.py``).
+    # Sealed with AES-GCM under the staff-secret key, bound to the account id (service/keyring/staff_secrets.py).
     totp_secret: Mapped[str | None] = mapped_column(String(160))
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
     language: Mapped[str] = mapped_column(String(8), default="en")

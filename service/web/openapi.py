@@ -1,9 +1,10 @@
-"""``GET /openapi.json``: the OpenAPI 3.1 document of the whole HTTP API, built from the routes.
+"""``GET /openapi.json``: the OpenAPI 3.1 document of the JSON APIs (kiosk, PMS, operations), built from the routes.
 
 Paths and methods come from the app's URL map, summaries from the view
 docstrings, request bodies from the pydantic models the views parse, and the
-error answers from the problem codes in ``service/errors.py``. A test checks the
-document against the URL map and validates it.
+error answers from the problem codes in ``service/errors.py``. The staff panel's
+HTML pages are not in it. A test checks the document against the URL map and
+validates it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ TAGS = {
     "openapi": "operations",
     "metrics": "operations",
 }
-SKIPPED = {"static"}
+SKIPPED_BLUEPRINTS = {"panel"}  # the staff panel is HTML pages for people, not an API
 
 
 def problem_codes() -> dict[str, int]:
@@ -103,7 +104,7 @@ def build(app: Flask) -> dict[str, Any]:
     }
     paths: dict[str, dict[str, Any]] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint in SKIPPED:
+        if rule.endpoint == "static" or rule.endpoint.split(".")[0] in SKIPPED_BLUEPRINTS:
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         view = app.view_functions[rule.endpoint]

@@ -20,7 +20,7 @@ def panel_get_paths(app: Flask, stay_id: str) -> list[str]:
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("panel.") or "GET" not in (rule.methods or ()):
             continue
-        if rule.endpoint in {"panel.static", "panel.unknown", "panel.unknown_post"}:
+        if rule.endpoint in {"panel.static", "panel.unknown"}:
             continue
         paths.append(rule.rule.replace("<stay_id>", stay_id))
     return sorted(paths)

@@ -19,7 +19,7 @@ def used_strings() -> set[str]:
             found |= {s for s in call if s}
     for module in PANEL.glob("*.py"):
         found |= set(re.findall(r'gettext\(\s*"([^"]+)"', module.read_text()))
-    from service.panel.views import TITLES
+    from service.panel.blueprint import TITLES
 
     found |= set(TITLES.values())
     # Code prefixes ("state:" ~ code) are completed from LABELS.
