@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
+
 # What each package may import of the project's own packages: lethe -> service, edge -> protocol, models, config.
 ALLOWED = {
     "config": set(),

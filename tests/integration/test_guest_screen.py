@@ -6,46 +6,24 @@ Screenshots go to ``$KIOSK_SCREENSHOT_DIR`` when it is set (``docs/screens`` hol
 from __future__ import annotations
 
 import os
-import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from edge.screen import GuestScreen, create_screen_app, run_guest, serve
 from edge.settings import KioskSettings
 from lethe.booking import render_qr
 from lethe.demo import free_port
-from tests.integration.conftest import Deployment, screen_command
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from tests.helpers.deployment import Deployment, screen_command
 
 MISC = "faces/face_recognition/misc"
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not (CHROMIUM and DRIVER):
-        pytest.fail("chromium and chromium-driver are needed (python3 dev.py setup installs them)", pytrace=False)
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a browser or driver
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=ChromeService(DRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+SCREEN = (1280, 900)  # the size of the committed screenshots (docs/screens)
 
 
 def shot(driver, name: str, tmp_path: Path) -> None:
+    driver.set_window_size(*SCREEN)
     folder = Path(os.environ.get("KIOSK_SCREENSHOT_DIR") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(folder / f"{name}.png"))

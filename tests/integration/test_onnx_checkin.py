@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.integration.conftest import Deployment
+from tests.helpers.deployment import Deployment
 
 MISC = "faces/face_recognition/misc"
 MODEL = "mobilefacenet-112"

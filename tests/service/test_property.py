@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from service import property as prop
 from service.storage.tables import AuditEntry
-from tests.service.conftest import Actions
+from tests.helpers.service import Actions
 
 
 def test_defaults_then_saved_values(actions: Actions) -> None:
