@@ -52,23 +52,29 @@ reason_option = click.option("--reason", required=True, help="Why (written to th
 
 
 @contextmanager
-def command_session() -> Iterator[tuple[Any, Any, Session]]:
+def service_database() -> Iterator[tuple[Any, Any, Any]]:
+    """The settings, the prepared database and the keyring, for one command; its errors as the CLI shows them."""
     from service import keyring
     from service.errors import LetheError, OperatorError
 
     settings = load_service_settings()
     prepare(settings)
     database = open_database(settings)
-    ring = keyring.load_or_create(settings.resolved_key_dir)
     try:
-        with database.transaction() as session:
-            yield database, ring, session
+        yield settings, database, keyring.load_or_create(settings.resolved_key_dir)
     except OperatorError as exc:
         raise click.ClickException(str(exc)) from None
     except LetheError as exc:
         raise click.ClickException(f"{exc.code}: {exc.detail}") from None
     finally:
         database.dispose()
+
+
+@contextmanager
+def command_session() -> Iterator[tuple[Any, Any, Session]]:
+    """:func:`service_database` with one transaction: the database, the keyring and the session."""
+    with service_database() as (_settings, database, ring), database.transaction() as session:
+        yield database, ring, session
 
 
 def echo_json(value: Any) -> None:

@@ -14,10 +14,8 @@ from service.cli.common import (
     actor_option,
     command_session,
     echo_json,
-    load_service_settings,
-    open_database,
-    prepare,
     reason_option,
+    service_database,
 )
 
 
@@ -34,14 +32,10 @@ def device_code(name: str) -> None:
 
     from service.checkin.kiosks import create_enrolment_code
 
-    settings = load_service_settings()
-    prepare(settings)
-    database = open_database(settings)
-    with database.transaction() as session:
+    with service_database() as (settings, database, _ring), database.transaction() as session:
         issued = create_enrolment_code(
             session, kiosk_name=name, ttl_s=settings.enrolment_code_ttl_s, actor="cli", now=dt.datetime.now(dt.UTC)
         )
-    database.dispose()
     click.echo(f"{issued.code}  (expires {issued.expires_at.isoformat(timespec='seconds')})")
 
 
@@ -95,17 +89,8 @@ def integration() -> None:
 @click.argument("name")
 def integration_create(name: str) -> None:
     """Create a PMS integration and print its API key (shown once)."""
-    from service.errors import LetheError
     from service.stays.integrations import create_integration
 
-    settings = load_service_settings()
-    prepare(settings)
-    database = open_database(settings)
-    try:
-        with database.transaction() as session:
-            key = create_integration(session, name=name, actor="cli")
-    except LetheError as exc:
-        raise click.ClickException(exc.detail) from None
-    finally:
-        database.dispose()
+    with command_session() as (_db, _ring, session):
+        key = create_integration(session, name=name, actor="cli")
     click.echo(key)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from service.cli.common import actor_option, command_session, echo_json, load_service_settings, open_database, prepare
+from service.cli.common import actor_option, command_session, echo_json, load_service_settings, service_database
 
 
 @click.group()
@@ -41,18 +41,14 @@ def keys_rotate(group: str, no_rewrap: bool, actor: str) -> None:
     """Add a new key; a new KEK also re-wraps every stored stay key, a new staff key re-seals TOTP secrets."""
     from service.keyring.rotation import rewrap, rotate
 
-    settings = load_service_settings()
     groups = ["hpke", "kek", "receipt", "staff"] if group == "all" else [group]
-    with command_session() as (_db, _ring, session):
-        for name in groups:
-            for key in rotate(settings.resolved_key_dir, name, session=session, actor=actor):
-                click.echo(f"added {key.kind} key {key.key_id}")
-    if "kek" in groups and not no_rewrap:
-        database = open_database(settings)
-        try:
+    with service_database() as (settings, database, _ring):
+        with database.transaction() as session:
+            for name in groups:
+                for key in rotate(settings.resolved_key_dir, name, session=session, actor=actor):
+                    click.echo(f"added {key.kind} key {key.key_id}")
+        if "kek" in groups and not no_rewrap:
             click.echo(f"re-wrapped {rewrap(database, settings.resolved_key_dir, actor=actor)} stay key(s)")
-        finally:
-            database.dispose()
 
 
 @keys.command("rewrap")
@@ -61,13 +57,8 @@ def keys_rewrap(actor: str) -> None:
     """Re-wrap every stored stay key under the newest KEK (idempotent)."""
     from service.keyring.rotation import rewrap
 
-    settings = load_service_settings()
-    prepare(settings)
-    database = open_database(settings)
-    try:
+    with service_database() as (settings, database, _ring):
         click.echo(f"re-wrapped {rewrap(database, settings.resolved_key_dir, actor=actor)} stay key(s)")
-    finally:
-        database.dispose()
 
 
 @keys.command("retire")

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from service.cli.common import load_service_settings, open_database, prepare
+from service.cli.common import command_session
 
 
 @click.group()
@@ -34,37 +34,25 @@ def staff_create(username: str, display_name: str, role: str, totp: bool | None,
     The initial password (at least 12 characters) is prompted for, or read from
     stdin with --password-stdin; it is never taken from the command line.
     """
-    from service.errors import LetheError
     from service.panel.accounts import create_account
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
-    from service.keyring import load_or_create
-
-    settings = load_service_settings()
-    prepare(settings)
-    ring = load_or_create(settings.resolved_key_dir)
-    database = open_database(settings)
-    try:
-        with database.transaction() as session:
-            created = create_account(
-                session,
-                username=username,
-                display_name=display_name,
-                role=role,
-                password=password,
-                actor="cli",
-                keyring=ring,
-                with_totp=totp,
-            )
-            uri = created.totp_uri()
-            name = created.account.username
-    except LetheError as exc:
-        raise click.ClickException(exc.detail) from None
-    finally:
-        database.dispose()
+    with command_session() as (_db, ring, session):
+        created = create_account(
+            session,
+            username=username,
+            display_name=display_name,
+            role=role,
+            password=password,
+            actor="cli",
+            keyring=ring,
+            with_totp=totp,
+        )
+        uri = created.totp_uri()
+        name = created.account.username
     click.echo(f"created {role} account {name}")
     if uri is not None:
         click.echo(f"TOTP secret (shown once): {created.totp_secret}")

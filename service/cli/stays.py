@@ -17,10 +17,8 @@ from service.cli.common import (
     actor_option,
     command_session,
     echo_json,
-    load_service_settings,
-    open_database,
-    prepare,
     reason_option,
+    service_database,
 )
 
 
@@ -195,11 +193,6 @@ def purge(batch: int, actor: str) -> None:
     """Delete what checkout missed: overdue stays, no-shows, abandoned sessions (idempotent)."""
     from service.stays.retention import purge_all
 
-    settings = load_service_settings()
-    prepare(settings)
-    database = open_database(settings)
-    try:
+    with service_database() as (_settings, database, _ring):
         report = purge_all(database, actor=actor, batch=batch)
-    finally:
-        database.dispose()
     echo_json(report.as_json())

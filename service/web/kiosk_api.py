@@ -38,6 +38,23 @@ class SessionBody(BaseModel):
     booking_reference: str = Field(pattern=r"^[A-Za-z0-9]{6,16}$")
 
 
+def _signed_kiosk(session: Session) -> Kiosk:
+    """The active kiosk that signed this request (fresh, not replayed), its rate limit counted."""
+    svc = service()
+    kiosk = kiosks.authenticate_request(
+        session,
+        dict(request.headers),
+        method=request.method,
+        path=request.path,
+        body=request.get_data(cache=True),
+        now=svc.now(),
+        skew_s=svc.settings.clock_skew_s,
+        replay=svc.replay,
+    )
+    limits.hit("kiosk", kiosk.id)
+    return kiosk
+
+
 @bp.get("/keys")
 def keys() -> Response:
     """The service's public keys: HPKE recipients (newest first) and receipt verification keys."""
@@ -72,19 +89,8 @@ def register() -> tuple[Response, int]:
 @bp.post("/sessions")
 def open_session() -> tuple[Response, int]:
     svc = service()
-    raw = request.get_data(cache=True)
     with svc.db.transaction() as session:
-        kiosk = kiosks.authenticate_request(
-            session,
-            dict(request.headers),
-            method=request.method,
-            path=request.path,
-            body=raw,
-            now=svc.now(),
-            skew_s=svc.settings.clock_skew_s,
-            replay=svc.replay,
-        )
-        limits.hit("kiosk", kiosk.id)
+        kiosk = _signed_kiosk(session)
         body = json_body(SessionBody)
         limits.hit("stay", hashlib.sha256(body.booking_reference.upper().encode()).hexdigest()[:32])
         opened = sessions.open_session(
@@ -130,22 +136,6 @@ def verify() -> Response:
 class CheckoutBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     booking_code: str = Field(min_length=20, max_length=80, description="the booking QR's payload")
-
-
-def _signed_kiosk(session: Session) -> Kiosk:
-    svc = service()
-    kiosk = kiosks.authenticate_request(
-        session,
-        dict(request.headers),
-        method=request.method,
-        path=request.path,
-        body=request.get_data(cache=True),
-        now=svc.now(),
-        skew_s=svc.settings.clock_skew_s,
-        replay=svc.replay,
-    )
-    limits.hit("kiosk", kiosk.id)
-    return kiosk
 
 
 class EndBody(BaseModel):
