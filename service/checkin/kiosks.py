@@ -22,7 +22,6 @@ from service.errors import (
     KioskRevoked,
     KioskSuspended,
     NotFound,
-    ReasonRequired,
     StaleRequest,
     UnknownKiosk,
 )
@@ -123,16 +122,6 @@ def _info(kiosk: Kiosk) -> KioskInfo:
     )
 
 
-def require_reason(reason: str | None) -> str:
-    """Return ``reason`` stripped; raise ``reason-required`` when it is blank or too long."""
-    text = (reason or "").strip()
-    if not text:
-        raise ReasonRequired()
-    if len(text) > audit.MAX_DETAIL_LENGTH:
-        raise ReasonRequired(f"the reason must be at most {audit.MAX_DETAIL_LENGTH} characters")
-    return text
-
-
 def list_kiosks(session: Session, *, status: str | None = None) -> list[KioskInfo]:
     """Every registered kiosk (optionally only those with ``status``), oldest first."""
     query = select(Kiosk).order_by(Kiosk.created_at, Kiosk.id)
@@ -151,11 +140,17 @@ def _kiosk_for_update(session: Session, kiosk_id: str) -> Kiosk:
 def _transition(
     session: Session, kiosk_id: str, *, allowed_from: tuple[str, ...], to: str, action: str, actor: str, reason: str
 ) -> KioskInfo:
-    reason = require_reason(reason)
+    reason = audit.require_reason(reason)
     kiosk = _kiosk_for_update(session, kiosk_id)
     if kiosk.status not in allowed_from:
         raise InvalidTransition(f"the kiosk is {kiosk.status}; cannot {action.rsplit('.', 1)[-1]} it")
     previous, kiosk.status = kiosk.status, to
+    if to == REVOKED:  # its open sessions close with it (before the audit entry: the chain's lock comes last)
+        session.execute(
+            update(CheckinSession)
+            .where(CheckinSession.kiosk_id == kiosk.id, CheckinSession.status == "open")
+            .values(status="revoked")
+        )
     audit.append(
         session,
         audit.Entry(
@@ -181,7 +176,7 @@ def resume_kiosk(session: Session, kiosk_id: str, *, actor: str, reason: str) ->
 
 def revoke_kiosk(session: Session, kiosk_id: str, *, actor: str, reason: str) -> KioskInfo:
     """Revoke a kiosk for good: refused with ``kiosk-revoked``; its open check-in sessions are closed."""
-    info = _transition(
+    return _transition(
         session,
         kiosk_id,
         allowed_from=(ACTIVE, SUSPENDED),
@@ -190,12 +185,6 @@ def revoke_kiosk(session: Session, kiosk_id: str, *, actor: str, reason: str) ->
         actor=actor,
         reason=reason,
     )
-    session.execute(
-        update(CheckinSession)
-        .where(CheckinSession.kiosk_id == info.id, CheckinSession.status == "open")
-        .values(status="revoked")
-    )
-    return info
 
 
 def check_fresh(timestamp_ms: int, now: dt.datetime, skew_s: int) -> None:

@@ -13,7 +13,6 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service import metrics
-from service.checkin.kiosks import require_reason
 from service.errors import InvalidTransition, StayLocked
 from service.storage import audit
 from service.storage.tables import Base, CheckinAttempt, Stay, UTCDateTime
@@ -70,7 +69,7 @@ def note_failure(session: Session, stay_id: str, *, actor: str, now: dt.datetime
 
 def unlock_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: dt.datetime | None = None) -> Stay:
     """Clear the lock on ``stay`` (staff, with a written reason); raise ``invalid-transition`` if not locked."""
-    reason = require_reason(reason)
+    reason = audit.require_reason(reason)
     if stay.locked_at is None:
         raise InvalidTransition("the stay is not locked")
     now = now or dt.datetime.now(dt.UTC)

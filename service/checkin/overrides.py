@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from service.checkin.kiosks import require_reason
 from service.errors import StayNotActive
 from service.stays.reservations import ACTIVE
 from service.storage import audit
@@ -41,7 +40,7 @@ class Override:
 
 def override_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: dt.datetime | None = None) -> Override:
     """Check ``stay`` in on staff's word (ID checked by a person); raise ``stay-not-active`` when closed."""
-    reason = require_reason(reason)
+    reason = audit.require_reason(reason)
     if stay.status not in ACTIVE:
         raise StayNotActive()
     now = now or dt.datetime.now(dt.UTC)

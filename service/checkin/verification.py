@@ -286,7 +286,7 @@ _CHECK_IN = (
     .values(status="checked_in", checked_in_at=bindparam("checked_in_at", type_=UTCDateTime()))
 )
 _STORE_TEMPLATE = insert(_TEMPLATES)
-_RECORD_ATTEMPT = insert(_ATTEMPTS)
+_RECORD_ATTEMPT = insert(_ATTEMPTS).inline()  # no RETURNING of the new id: nothing reads it
 _SEEN = update(_KIOSKS).where(Kiosk.id == bindparam("kiosk")).values(last_seen_at=_NOW)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.checkin.kiosks import require_reason
 from service.stays.forget import Forgotten, forget
 from service.storage import audit
 from service.storage.tables import AuditEntry, CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
@@ -34,7 +33,7 @@ def export_stay(
     session: Session, stay: Stay, *, actor: str, reason: str, now: dt.datetime | None = None
 ) -> dict[str, Any]:
     """Everything held about ``stay`` as a JSON-ready dict (no template bytes); the export is audited."""
-    reason = require_reason(reason)
+    reason = audit.require_reason(reason)
     now = now or dt.datetime.now(dt.UTC)
     sessions = session.scalars(
         select(CheckinSession).where(CheckinSession.stay_id == stay.id).order_by(CheckinSession.created_at)
@@ -128,7 +127,7 @@ class Erasure:
 
 def erase_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: dt.datetime | None = None) -> Erasure:
     """Delete ``stay`` and every row about it (templates, data key, sessions, attempts) in this transaction."""
-    reason = require_reason(reason)
+    reason = audit.require_reason(reason)
     now = now or dt.datetime.now(dt.UTC)
     stay_id = stay.id
     forgotten = forget(session, [stay_id], sessions="all", attempts=True)

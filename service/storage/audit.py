@@ -18,12 +18,23 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from protocol import canonical_json
+from service.errors import ReasonRequired
 from service.storage.tables import AuditEntry, utcnow
 
 GENESIS = "0" * 64
 Scalar = str | int | float | bool | None
 _ADVISORY_LOCK_KEY = 0x4C455448  # "LETH": serialises appends on PostgreSQL
 MAX_DETAIL_LENGTH = 200
+
+
+def require_reason(reason: str | None) -> str:
+    """Return ``reason`` stripped; raise ``reason-required`` when it is blank or too long."""
+    text = (reason or "").strip()
+    if not text:
+        raise ReasonRequired()
+    if len(text) > MAX_DETAIL_LENGTH:
+        raise ReasonRequired(f"the reason must be at most {MAX_DETAIL_LENGTH} characters")
+    return text
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ def append(session: Session, *entries: Entry, at: dt.datetime | None = None) -> 
 _TABLE = AuditEntry.metadata.tables[AuditEntry.__tablename__]  # Core statements: no ORM objects made for rows
 _LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)  # one probe of the primary key
 _LOCK = select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY))
-_INSERT = insert(_TABLE)
+_INSERT = insert(_TABLE).inline()  # no RETURNING of the new id: nothing reads it
 
 
 def entry_hash(entry: AuditEntry) -> str:
