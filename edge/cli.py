@@ -15,8 +15,8 @@ from edge.errors import EXIT_STATUS_HELP, ExitStatus
 
 
 def _settings(**overrides: Any) -> Any:
+    from config import ConfigError
     from edge.settings import KioskSettings
-    from lethe.config import ConfigError
 
     try:
         return KioskSettings.from_env(**{k: v for k, v in overrides.items() if v is not None})

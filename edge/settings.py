@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lethe.config import describe, load_settings
+from config import describe, load_settings
 
 PREFIX = "LETHE_KIOSK_"
 

@@ -16,9 +16,12 @@ from lethe.booking import booking
 from lethe.demo import demo
 from lethe.eval import evaluate
 from models.cli import media, models
-from service.cli import db, device, integration, receipt, serve
-from service.cli_admin import audit, keys, property_group, purge, reservations, stay
-from service.panel.cli import staff
+from service.cli.devices import device, integration
+from service.cli.keys import audit, keys, receipt
+from service.cli.property import property_group
+from service.cli.serve import db, serve
+from service.cli.staff import staff
+from service.cli.stays import purge, reservations, stay
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,9 +36,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (serve, db, device, integration, receipt, kiosk, models, media, demo, evaluate, booking, bench, staff):
+for command in (serve, db, device, integration, receipt, stay, purge, audit, keys, reservations, property_group, staff):
     main.add_command(command)
-for command in (stay, purge, audit, keys, reservations, property_group):  # operator commands (service/cli_admin.py)
+for command in (kiosk, models, media, demo, evaluate, booking, bench):
     main.add_command(command)
 for command in (bench_kiosk, bench_screen, *bench_service.COMMANDS):  # lethe bench kiosk | screen | verify | purge
     bench.add_command(command)

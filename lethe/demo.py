@@ -138,9 +138,9 @@ def demo(instance: Path) -> None:
 
     from models import MediaError, media_path
     from service import property as prop
-    from service.cli import load_service_settings, open_database, prepare
-    from service.integrations import create_integration
-    from service.kiosks import create_enrolment_code
+    from service.checkin.kiosks import create_enrolment_code
+    from service.cli.common import load_service_settings, open_database, prepare
+    from service.stays.integrations import create_integration
 
     try:
         video, guest, impostor = (media_path(n) for n in ("hamilton-clip", "lin-manuel-miranda", "alex-lacamoire"))

@@ -9,7 +9,7 @@ from protocol.envelope import Envelope, Header, open_envelope, parse_envelope, s
 from protocol.errors import InvalidBookingCode, InvalidEnvelope, InvalidSignature, InvalidTemplate, ProtocolError
 from protocol.keys import DEFAULT_SUITE, RecipientPrivateKey, RecipientPublicKey, SigningKey, Suite, VerifyKey
 from protocol.payload import CheckinPayload, LivenessEvidence, canonical_json, decode_payload, encode_payload
-from protocol.receipt import receipt_fragment, receipt_from_fragment, sign_receipt, verify_receipt
+from protocol.receipt import DeletionClaims, receipt_fragment, receipt_from_fragment, sign_receipt, verify_receipt
 from protocol.request import parse_request_headers, sign_request, verify_request
 from protocol.template import Template, decode_template, encode_template
 
@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_SUITE",
     "BookingCode",
     "CheckinPayload",
+    "DeletionClaims",
     "Envelope",
     "Header",
     "InvalidBookingCode",

@@ -1,16 +1,20 @@
-"""Deletion receipts: canonical JSON claims signed with the service's Ed25519 key.
+"""Deletion receipts: typed claims, in canonical JSON, signed with the service's Ed25519 key.
 
 A receipt document is ``{"claims": {...}, "key_id": "<hex>", "signature": "<base64url>"}``.
 The signature covers ``RECEIPT_DOMAIN || canonical_json(claims)``. Anyone with
-the service's receipt public key can verify it offline.
+the service's receipt public key can verify it offline. The claims are
+:class:`DeletionClaims`; :func:`verify_receipt` accepts exactly their fields,
+of this version.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from protocol.errors import InvalidSignature
@@ -18,23 +22,77 @@ from protocol.keys import SigningKey, VerifyKey
 from protocol.payload import canonical_json
 
 RECEIPT_DOMAIN = b"lethe/v1 deletion-receipt\x00"
+RECEIPT_TYPE = "lethe.deletion-receipt"
+RECEIPT_VERSION = 1
+_FIELDS = {"type", "version", "receipt_id", "stay_ref_digest", "deleted", "deleted_at"}
 
 
-def sign_receipt(claims: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
-    """Return a signed receipt document for ``claims``."""
-    signature = key.sign(RECEIPT_DOMAIN + canonical_json(claims))
+@dataclass(frozen=True)
+class DeletionClaims:
+    """What a deletion receipt states: which stay's face data was deleted, how much, and when.
+
+    ``stay_ref_digest`` is the stay secret's fingerprint, so the guest can
+    recognise their receipt from their booking QR and nobody else can link it to
+    a name. ``deleted_at`` is UTC, to the second.
+    """
+
+    receipt_id: str
+    stay_ref_digest: str
+    templates: int
+    data_keys: int
+    deleted_at: dt.datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The claims as they are signed (``docs/protocol.md``)."""
+        return {
+            "type": RECEIPT_TYPE,
+            "version": RECEIPT_VERSION,
+            "receipt_id": self.receipt_id,
+            "stay_ref_digest": self.stay_ref_digest,
+            "deleted": {"templates": self.templates, "data_keys": self.data_keys},
+            "deleted_at": self.deleted_at.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        }
+
+    @classmethod
+    def from_json(cls, claims: Mapping[str, Any]) -> DeletionClaims:
+        """Parse signed claims strictly (exactly these fields, this type and version) or raise InvalidSignature."""
+        if set(claims) != _FIELDS or claims["type"] != RECEIPT_TYPE:
+            raise InvalidSignature("not a deletion receipt")
+        if claims["version"] != RECEIPT_VERSION:
+            raise InvalidSignature(f"unknown receipt version {claims['version']!r}")
+        deleted = claims["deleted"]
+        if not isinstance(deleted, dict) or set(deleted) != {"templates", "data_keys"}:
+            raise InvalidSignature("the receipt's deleted counts are malformed")
+        texts = (claims["receipt_id"], claims["stay_ref_digest"], claims["deleted_at"])
+        counts = (deleted["templates"], deleted["data_keys"])
+        if not all(isinstance(t, str) for t in texts) or not all(type(c) is int and c >= 0 for c in counts):
+            raise InvalidSignature("the receipt's claims have the wrong types")
+        try:
+            deleted_at = dt.datetime.fromisoformat(claims["deleted_at"])
+        except ValueError:
+            raise InvalidSignature("the receipt's deleted_at is not an ISO 8601 time") from None
+        if deleted_at.tzinfo is None:
+            raise InvalidSignature("the receipt's deleted_at has no time zone")
+        return cls(claims["receipt_id"], claims["stay_ref_digest"], counts[0], counts[1], deleted_at)
+
+
+def sign_receipt(claims: DeletionClaims, key: SigningKey) -> dict[str, Any]:
+    """Return the signed receipt document for ``claims``."""
+    body = claims.to_json()
+    signature = key.sign(RECEIPT_DOMAIN + canonical_json(body))
     return {
-        "claims": dict(claims),
+        "claims": body,
         "key_id": key.public_key().key_id.hex(),
         "signature": base64.urlsafe_b64encode(signature).decode("ascii").rstrip("="),
     }
 
 
-def verify_receipt(document: Mapping[str, Any], public_key: VerifyKey) -> dict[str, Any]:
+def verify_receipt(document: Mapping[str, Any], public_key: VerifyKey) -> DeletionClaims:
     """Verify a receipt document and return its claims.
 
     Raises :class:`~protocol.errors.InvalidSignature` if the document is malformed,
-    names another key, or its signature does not cover these exact claims.
+    names another key, its signature does not cover these exact claims, or the
+    claims are not a deletion receipt of this version.
     """
     claims = document.get("claims")
     signature = document.get("signature")
@@ -47,7 +105,7 @@ def verify_receipt(document: Mapping[str, Any], public_key: VerifyKey) -> dict[s
     except (binascii.Error, ValueError):
         raise InvalidSignature("signature is not base64url") from None
     public_key.verify(raw, RECEIPT_DOMAIN + canonical_json(claims))
-    return claims
+    return DeletionClaims.from_json(claims)
 
 
 RECEIPT_LINK_VERSION = "r1"

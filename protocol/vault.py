@@ -1,4 +1,4 @@
-"""Templates at rest: AES-256-GCM under a per-stay data key that needs the stay secret.
+"""Secrets at rest: templates under a per-stay data key that needs the stay secret, and staff TOTP secrets.
 
 Each stay has a random 32-byte *key seed*, stored only wrapped (AES-256-GCM)
 under one of the service's key-encryption keys (KEKs). The data key is
@@ -8,6 +8,10 @@ under one of the service's key-encryption keys (KEKs). The data key is
 so opening a stored template needs the KEK *and* the stay secret, which only
 the guest holds. Destroying the wrapped seed destroys the data key
 (crypto-shredding); rotating a KEK re-wraps the seed without the stay secret.
+
+A staff account's TOTP secret is sealed with AES-256-GCM under one of the
+service's staff-secret keys, bound to the account id
+(:func:`seal_staff_secret`), so a value copied onto another account does not open.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from protocol.errors import ProtocolError
 KEY_WRAP_DOMAIN = b"lethe/v1 stay-key-wrap\x00"
 DATA_KEY_INFO = b"lethe/v1 template-data-key\x00"
 TEMPLATE_AAD_DOMAIN = b"lethe/v1 stored-template\x00"
+STAFF_SECRET_AAD_DOMAIN = b"lethe/v1 staff-totp\x00"
 NONCE_LENGTH = 12
 KEY_LENGTH = 32
 
@@ -73,6 +78,17 @@ def _encrypt_from_parts(data_key: bytes, template_bytes: bytes, *, record_id: st
 
 def decrypt_template(data_key: bytes, stored: bytes, *, record_id: str) -> bytes:
     return _open(data_key, stored, TEMPLATE_AAD_DOMAIN + record_id.encode())
+
+
+def seal_staff_secret(key: bytes, secret: bytes, *, staff_id: str) -> bytes:
+    """Seal a staff account's TOTP secret under a staff-secret key; returns nonce || ciphertext || tag."""
+    nonce = os.urandom(NONCE_LENGTH)
+    return nonce + AESGCM(key).encrypt(nonce, secret, STAFF_SECRET_AAD_DOMAIN + staff_id.encode())
+
+
+def open_staff_secret(key: bytes, sealed: bytes, *, staff_id: str) -> bytes:
+    """Open what :func:`seal_staff_secret` sealed for ``staff_id``; raise :class:`VaultError` otherwise."""
+    return _open(key, sealed, STAFF_SECRET_AAD_DOMAIN + staff_id.encode())
 
 
 def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask
 
 from models.registry import load_manifest
-from service import keyring, keys, limits, logs, metrics, panel, problems, replay, schedule
-from service.api import fastpath, health, kiosk, openapi, pms, receipt
-from service.context import EXTENSION, Service
-from service.db import Database
+from service import keyring, panel
+from service.checkin import replay
 from service.settings import Settings
+from service.storage.db import Database
+from service.web import health, kiosk_api, limits, openapi, pms_api, problems, receipt, schedule, telemetry
+from service.web.context import EXTENSION, Service, watch_keys
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -25,21 +26,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(instance))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    logs.init_app(app, settings)
+    telemetry.init_app(app, settings)
     app.extensions[EXTENSION] = Service(
         settings=settings,
-        db=Database(settings.resolved_database_url, background_checkpoints=True),
+        db=Database(settings.resolved_database_url),
         keyring=keyring.load_or_create(settings.resolved_key_dir),
         manifest=load_manifest(),
+        replay=replay.make_cache(settings),
     )
     problems.init_app(app)
-    replay.init_app(app, settings)
-    keys.init_app(app)
-    metrics.init_app(app)
+    watch_keys(app)
     limits.init_app(app, settings)
-    for blueprint in (health.bp, kiosk.bp, pms.bp, openapi.bp, receipt.bp):
+    for blueprint in (health.bp, kiosk_api.bp, pms_api.bp, openapi.bp, receipt.bp):
         app.register_blueprint(blueprint)
     panel.init_app(app)
-    fastpath.init_app(app, settings.verify_fast_path)  # last: it wraps the finished app
     schedule.start(app, settings.purge_interval_s)
     return app

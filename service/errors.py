@@ -1,7 +1,7 @@
 """Domain errors of the service, each with a stable ``code`` slug and an HTTP status.
 
 The API turns them into RFC 9457 ``application/problem+json`` bodies (see
-``service/problems.py``); every code is listed in ``docs/api.md``. Messages never
+``service/web/problems.py``); every code is listed in ``docs/api.md``. Messages never
 contain biometric data, secrets or stack traces.
 """
 
@@ -22,6 +22,18 @@ class LetheError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+
+
+class OperatorError(LetheError):
+    """A problem for the operator to fix (the key folder, a stored secret, a refused key retirement).
+
+    ``str(err)`` names it for the log and the command line; a client that meets
+    one in a request gets a bare ``internal-error``, the message only in the log.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.args = (message,)
 
 
 def _error(code: str, status: int, title: str, *, retryable: bool = False) -> type[LetheError]:

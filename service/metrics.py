@@ -1,4 +1,4 @@
-"""Prometheus metrics at ``/metrics``, with no personal data in any name or label.
+"""Prometheus metrics (``GET /metrics``: ``service/web/telemetry.py``), with no personal data in any name or label.
 
 Labels are endpoint names, HTTP methods and status codes, outcomes and problem
 codes, purge kinds: never a booking reference, a stay or kiosk id, a name, a
@@ -10,19 +10,9 @@ up (prometheus-client's multiprocess mode).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
 
-from flask import Blueprint, Flask, Response, g, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -61,8 +51,6 @@ PURGED = Counter("lethe_purge_deleted_total", "Rows deleted by the retention pur
 PURGE_RUNS = Counter("lethe_purge_runs_total", "Retention purge runs")
 LOCKOUTS = Counter("lethe_stay_lockouts_total", "Stays locked after repeated failed verifications")
 
-bp = Blueprint("metrics", __name__)
-
 
 def registry() -> CollectorRegistry:
     if os.environ.get(MULTIPROC_ENV):
@@ -70,12 +58,6 @@ def registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
         return collected
     return REGISTRY
-
-
-@bp.get("/metrics")
-def metrics() -> Response:
-    """Prometheus metrics (text exposition format); no personal data."""
-    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
 
 
 def verification(outcome: str, seconds: float) -> None:
@@ -102,26 +84,3 @@ def purged(counts: dict[str, int]) -> None:
     for kind, count in counts.items():
         if count:
             PURGED.labels(kind=kind).inc(count)
-
-
-def request_served(endpoint: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(endpoint=endpoint, method=method, status=str(status)).observe(seconds)
-
-
-def _start() -> None:
-    g.lethe_started = time.perf_counter()
-
-
-def _finish(response: Response) -> Response:
-    started = g.pop("lethe_started", None)
-    if started is not None:
-        request_served(
-            request.endpoint or "unmatched", request.method, response.status_code, time.perf_counter() - started
-        )
-    return response
-
-
-def init_app(app: Flask) -> None:
-    app.before_request(_start)
-    app.after_request(_finish)
-    app.register_blueprint(bp)

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from models.registry import DEFAULT_TARGET_FMR, OPERATING_POINTS
-from service import audit
-from service.models import PropertySetting, utcnow
+from service.storage import audit
+from service.storage.tables import PropertySetting, utcnow
 
 Challenge = Literal["none", "blink", "turn-left", "turn-right"]
 Language = Literal["en", "zh-Hans"]
@@ -180,7 +180,7 @@ def save(session: Session, value: _Section, *, actor: str) -> None:
         row.value = document
         row.updated_at = utcnow()
     details = {"liveness_policy": value.name} if isinstance(value, Liveness) else None
-    audit.append(session, actor=actor, action="property.settings.update", subject=key, details=details)
+    audit.append(session, audit.Entry(actor=actor, action="property.settings.update", subject=key, details=details))
 
 
 def local_time(session: Session, moment: dt.datetime) -> dt.datetime:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lethe.config import describe, load_settings
+from config import describe, load_settings
 
 PREFIX = "LETHE_"
 
@@ -47,9 +47,6 @@ class Settings(BaseModel):
         default=True, description="mark panel cookies Secure (turn off only for plain-HTTP loopback tests)"
     )
     panel_idle_timeout_s: int = Field(default=900, ge=60, le=28800, description="panel sign-out after this idle time")
-    verify_fast_path: bool = Field(
-        default=True, description="answer POST /api/v1/verify in WSGI, outside Flask's request handling (0.3 ms less)"
-    )
 
     @field_validator("rate_limit_kiosk", "rate_limit_stay", "rate_limit_register")
     @classmethod

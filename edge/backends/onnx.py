@@ -172,8 +172,8 @@ class OnnxEmbedder:
 def _create(embedder: str | None = None, threads: int | None = None) -> OnnxEmbedder:
     """The ONNX backend; what is not given comes from the kiosk's settings (LETHE_KIOSK_ONNX_EMBEDDER, _THREADS)."""
     if embedder is None or threads is None:
+        from config import ConfigError
         from edge.settings import KioskSettings
-        from lethe.config import ConfigError
 
         try:
             settings = KioskSettings.from_env()

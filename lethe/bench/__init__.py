@@ -274,9 +274,9 @@ def hamilton_media() -> tuple[Path, Path]:
 
 def provisioned_instance(instance: Path) -> tuple[dict[str, str], str, str]:
     """Migrate a fresh instance, create a PMS key and a kiosk enrolment code; return (env, key, code)."""
-    from service.cli import load_service_settings, open_database, prepare
-    from service.integrations import create_integration
-    from service.kiosks import create_enrolment_code
+    from service.checkin.kiosks import create_enrolment_code
+    from service.cli.common import load_service_settings, open_database, prepare
+    from service.stays.integrations import create_integration
 
     env = {
         k: v

@@ -200,11 +200,13 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
         encode_payload,
         seal_at_time,
     )
-    from service import checkin, consent, keyring, migrate
-    from service.db import Database
-    from service.kiosks import create_enrolment_code, register_kiosk
-    from service.models import CheckinSession
-    from service.reservations import create_reservation
+    from service import keyring
+    from service.checkin import consent, sessions, verification
+    from service.checkin.kiosks import create_enrolment_code, register_kiosk
+    from service.stays.reservations import create_reservation
+    from service.storage import migrate
+    from service.storage.db import Database
+    from service.storage.tables import CheckinSession
 
     rng = np.random.default_rng(seed)
     migrate.upgrade(url)
@@ -229,7 +231,7 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
         reference = _template(rng)
         references[created.stay.id] = (created, reference)
         with db.transaction() as session:
-            opened = checkin.open_session(
+            opened = sessions.open_session(
                 session, _kiosk(session, kiosk_id), reference=created.stay.reference, now=now, ttl_s=3600
             )
             consent.record(session, _kiosk(session, kiosk_id), opened.id, decision="accepted", version=1, now=now)
@@ -250,7 +252,7 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
                 nonce=opened.nonce,
                 now=time.time(),
             )
-        result = checkin.verify(db, ring, manifest, body, now=now, skew_s=900)
+        result = verification.verify(db, ring, manifest, body, now=now, skew_s=900)
         assert result.decision == "accepted", result
     stay_ids = list(references)
     rows = []
@@ -327,7 +329,7 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
 
 
 def _kiosk(session: Any, kiosk_id: uuid.UUID) -> Any:
-    from service.models import Kiosk
+    from service.storage.tables import Kiosk
 
     return session.get_one(Kiosk, str(kiosk_id))
 
@@ -586,10 +588,10 @@ def bench_purge(database_url: str, stays: int, batch: int, as_json: bool) -> Non
     """Time the retention purge of N expired stays, each with a data key and an encrypted template."""
     from sqlalchemy import insert
 
-    from service import migrate
-    from service.db import Database
-    from service.models import Stay, StayKey, StoredTemplate
-    from service.retention import purge_all
+    from service.stays.retention import purge_all
+    from service.storage import migrate
+    from service.storage.db import Database
+    from service.storage.tables import Stay, StayKey, StoredTemplate
 
     with tempfile.TemporaryDirectory(prefix="lethe-bench-") as tmp, _database(database_url or None, Path(tmp)) as url:
         migrate.upgrade(url)

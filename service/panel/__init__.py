@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.panel import security, views  # noqa: F401  (views register routes on import)
+from service.panel import admin, auth, desk, manage, security  # noqa: F401  (the pages register on import)
 from service.panel.blueprint import bp
 
 __all__ = ["bp", "init_app"]

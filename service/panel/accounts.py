@@ -16,10 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from service import audit, totp_vault
-from service.errors import AlreadyExists, BadRequest, NotFound
-from service.keyring import Keyring
-from service.models import LoginFailure, StaffAccount, new_id
+from service.errors import AlreadyExists, BadRequest, LetheError, NotFound
+from service.keyring import Keyring, staff_secrets
+from service.storage import audit
+from service.storage.tables import LoginFailure, StaffAccount, new_id
 
 FRONT_DESK, MANAGER, ADMIN = "front_desk", "manager", "admin"
 ROLES = (FRONT_DESK, MANAGER, ADMIN)
@@ -50,11 +50,15 @@ class NewAccount:
         return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.account.username, issuer_name=ISSUER)
 
 
-class LoginRefused(Exception):
+class LoginRefused(LetheError):
     """A login that did not succeed. ``reason`` is for the audit log; the user sees one message."""
 
+    code = "unauthenticated"
+    status = 401
+    title = "Authentication is required"
+
     def __init__(self, reason: str, *, rate_limited: bool = False) -> None:
-        super().__init__(reason)
+        super().__init__()
         self.reason = reason
         self.rate_limited = rate_limited
 
@@ -92,7 +96,7 @@ def create_account(
         display_name=display_name.strip() or username,
         role=role,
         password_hash=_hasher.hash(password),
-        totp_secret=None if secret is None else totp_vault.seal(keyring, account_id, secret),
+        totp_secret=None if secret is None else staff_secrets.seal(keyring, account_id, secret),
         totp_last_step=0,
         language="en",
         failed_logins=0,
@@ -100,7 +104,7 @@ def create_account(
     )
     session.add(account)
     session.flush()
-    audit.append(session, actor=actor, action="staff.create", subject=account.id, details={"role": role})
+    audit.append(session, audit.Entry(actor=actor, action="staff.create", subject=account.id, details={"role": role}))
     return NewAccount(account, secret)
 
 
@@ -137,7 +141,7 @@ def authenticate(
     if not _verify(account.password_hash, password):
         _fail(session, digest, now, account, "bad-password")
     if account.totp_secret is not None:
-        step = _totp_step(totp_vault.open_secret(keyring, account.id, account.totp_secret), code, now)
+        step = _totp_step(staff_secrets.open_secret(keyring, account.id, account.totp_secret), code, now)
         if step is None or step <= account.totp_last_step:
             _fail(session, digest, now, account, "bad-totp")
         account.totp_last_step = step or 0
@@ -148,7 +152,7 @@ def authenticate(
     account.failed_logins = 0
     account.locked_until = None
     account.last_login_at = now
-    audit.append(session, actor=f"staff:{account.username}", action="staff.login", subject=account.id)
+    audit.append(session, audit.Entry(actor=f"staff:{account.username}", action="staff.login", subject=account.id))
     return account
 
 
@@ -187,13 +191,15 @@ def _fail(
         if account.failed_logins >= MAX_FAILURES:
             account.locked_until = now + LOCKOUT
             account.failed_logins = 0
-            audit.append(session, actor="panel", action="staff.lockout", subject=account.id)
+            audit.append(session, audit.Entry(actor="panel", action="staff.lockout", subject=account.id))
     audit.append(
         session,
-        actor="panel",
-        action="staff.login.failed",
-        subject=account.id if account is not None else None,
-        details={"reason": reason},
+        audit.Entry(
+            actor="panel",
+            action="staff.login.failed",
+            subject=account.id if account is not None else None,
+            details={"reason": reason},
+        ),
     )
     raise LoginRefused(reason)
 
@@ -208,23 +214,23 @@ def get_account(session: Session, account_id: str) -> StaffAccount:
 def disable(session: Session, account: StaffAccount, *, actor: str, now: dt.datetime) -> None:
     account.disabled_at = now
     account.session_version += 1
-    audit.append(session, actor=actor, action="staff.disable", subject=account.id)
+    audit.append(session, audit.Entry(actor=actor, action="staff.disable", subject=account.id))
 
 
 def enable(session: Session, account: StaffAccount, *, actor: str) -> None:
     account.disabled_at = None
     account.failed_logins = 0
     account.locked_until = None
-    audit.append(session, actor=actor, action="staff.enable", subject=account.id)
+    audit.append(session, audit.Entry(actor=actor, action="staff.enable", subject=account.id))
 
 
 def reset_totp(session: Session, keyring: Keyring, account: StaffAccount, *, actor: str) -> str:
     """Give the account a new TOTP secret (returned once; stored sealed) and end its sessions."""
     secret = pyotp.random_base32()
-    account.totp_secret = totp_vault.seal(keyring, account.id, secret)
+    account.totp_secret = staff_secrets.seal(keyring, account.id, secret)
     account.totp_last_step = 0
     account.session_version += 1
-    audit.append(session, actor=actor, action="staff.totp.reset", subject=account.id)
+    audit.append(session, audit.Entry(actor=actor, action="staff.totp.reset", subject=account.id))
     return secret
 
 

@@ -1,4 +1,5 @@
-"""Read-only queries behind the panel's pages: the day's board and each stay's face check-in state."""
+"""Read-only queries behind the panel's pages: the day's board, each stay's face check-in state and page, kiosks,
+enrolment codes, staff accounts and the audit log."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from service import property as prop
-from service.models import AuditEntry, CheckinAttempt, CheckinSession, Stay
-from service.overrides import OVERRIDE_REASON
+from service.checkin.overrides import OVERRIDE_REASON
+from service.storage.tables import AuditEntry, CheckinAttempt, CheckinSession, EnrolmentCode, Kiosk, StaffAccount, Stay
 
 # The face check-in states the panel shows, in the order a stay usually passes them.
 STATES = (
@@ -28,8 +29,8 @@ STATES = (
 )
 
 
-# Statuses in which the stay's face data is gone without a checkout: cancelled (``service/stays.py``),
-# purged by the retention job as a no-show or an overdue departure (``service/retention.py``).
+# Statuses in which the stay's face data is gone without a checkout: cancelled (``service/stays/forget.py``),
+# purged by the retention job as a no-show or an overdue departure (``service/stays/retention.py``).
 DATA_DELETED = ("deleted", "cancelled", "expired", "no_show")
 # Audit actions that delete a stay's face data without a checkout, and what the panel calls each.
 # ``stay.erase`` also deletes the stay row itself: its audit entry (random stay id, counts) is all that is left.
@@ -87,6 +88,58 @@ class ConsentAnswer:
     decision: str
     version: int | None
     kiosk_id: str
+
+
+@dataclass(frozen=True)
+class StayPage:
+    """What a stay's page shows."""
+
+    stay: Stay
+    state: FaceState
+    attempts: list[CheckinAttempt]
+    kiosk_names: dict[str, str]
+    history: list[AuditEntry]
+    consents: list[ConsentAnswer]
+    notice: prop.ConsentNotice
+
+
+def stay(session: Session, stay_id: str) -> Stay | None:
+    return session.get(Stay, stay_id)
+
+
+def stay_page(session: Session, stay_id: str, now: dt.datetime) -> StayPage | None:
+    """Everything the stay's page shows, or ``None`` when there is no such stay."""
+    found = session.get(Stay, stay_id)
+    if found is None:
+        return None
+    return StayPage(
+        stay=found,
+        state=face_states(session, [found], now)[found.id],
+        attempts=stay_attempts(session, found.id),
+        kiosk_names=kiosk_names(session),
+        history=stay_history(session, found.id),
+        consents=stay_consents(session, found.id),
+        notice=prop.load(session, prop.ConsentNotice),
+    )
+
+
+def kiosk_names(session: Session) -> dict[str, str]:
+    return {k.id: k.name for k in session.scalars(select(Kiosk))}
+
+
+def pending_enrolment_codes(session: Session, now: dt.datetime) -> list[EnrolmentCode]:
+    """Enrolment codes not used yet and not expired, the soonest to expire first (never the codes themselves)."""
+    return list(
+        session.scalars(
+            select(EnrolmentCode)
+            .where(EnrolmentCode.used_at.is_(None), EnrolmentCode.expires_at > now)
+            .order_by(EnrolmentCode.expires_at)
+        )
+    )
+
+
+def staff_accounts(session: Session) -> list[StaffAccount]:
+    return list(session.scalars(select(StaffAccount).order_by(StaffAccount.username)))
 
 
 def property_zone(session: Session) -> ZoneInfo:

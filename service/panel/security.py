@@ -24,14 +24,13 @@ from functools import wraps
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from flask import Flask, Request, Response, abort, g, redirect, request, session, url_for
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask import Flask, Response, abort, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from service.context import EXTENSION, service
-from service.models import StaffAccount
 from service.panel.accounts import RANK
 from service.settings import Settings
+from service.storage.tables import StaffAccount
+from service.web.context import EXTENSION, service
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,24 +53,8 @@ HEADERS = {
 }
 
 
-class PanelSessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, opened only for a request that carries the panel's cookie.
-
-    The cookie's path is ``/panel``, so no API request carries one; without this
-    every API request built the cookie signer only to find no cookie (0.1 ms of a
-    verification). A request without the cookie gets an empty session, as Flask's
-    own interface gives it, which the panel's login fills.
-    """
-
-    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if self.get_cookie_name(app) not in request.cookies:
-            return self.session_class()
-        return super().open_session(app, request)
-
-
 def init_app(app: Flask) -> None:
     settings = service_settings(app)
-    app.session_interface = PanelSessions()
     if not app.secret_key:
         app.secret_key = _load_or_create_secret(Path(app.instance_path) / SECRET_FILE)
     app.config.update(

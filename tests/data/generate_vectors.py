@@ -8,6 +8,7 @@ envelope vectors are checked by opening them, and every deterministic encoding
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from protocol import (
     BookingCode,
     CheckinPayload,
+    DeletionClaims,
     RecipientPrivateKey,
     SigningKey,
     Suite,
@@ -38,6 +40,13 @@ RECIPIENTS = {
 }
 KIOSK = uuid.UUID("00000000-0000-4000-8000-000000000001")
 SESSION = uuid.UUID("00000000-0000-4000-8000-000000000002")
+RECEIPT_CLAIMS = DeletionClaims(
+    receipt_id="00000000-0000-4000-8000-000000000003",
+    stay_ref_digest="ab" * 32,
+    templates=1,
+    data_keys=1,
+    deleted_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+)
 NONCE = bytes(range(200, 232))
 NOW = 1_795_000_000.0
 
@@ -90,9 +99,7 @@ def main() -> None:
         "request_headers": sign_request_at_time(
             DEVICE_KEY, KIOSK, "POST", "/api/v1/sessions", b'{"booking_reference":"ABCD2345"}', now=NOW, nonce="a" * 32
         ),
-        "receipt": sign_receipt(
-            {"type": "lethe.deletion-receipt", "version": 1, "deleted": {"templates": 1}}, RECEIPT_KEY
-        ),
+        "receipt": sign_receipt(RECEIPT_CLAIMS, RECEIPT_KEY),
         "vault": {
             "key_seed": seed.hex(),
             "stay_id": stay_id,

@@ -25,7 +25,7 @@ from edge.idrecord import (
 from edge.quality import Detector
 from edge.sources import VideoFileSource, read_image
 from models import load_manifest
-from tests.edge.idcard import CARD_H, CARD_W, HeldCard, card_frame
+from tests.helpers.idcard import CARD_H, CARD_W, HeldCard, card_frame
 
 MISC = "faces/face_recognition/misc"
 

@@ -22,6 +22,9 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 from edge.errors import ExitStatus
 from edge.qr import decode_qr
@@ -31,40 +34,21 @@ from edge.screen.theme import theme
 from edge.settings import KioskSettings
 from lethe.booking import render_qr
 from lethe.demo import free_port
-from tests.integration.conftest import Deployment, screen_command
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from tests.helpers.deployment import Deployment, screen_command
 
 MISC = "faces/face_recognition/misc"
 CLIP = "video/short_hamilton_clip.mp4"
-CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 AXE = Path(sys.prefix) / "node" / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 SIZES = {"landscape": (1280, 800), "portrait": (800, 1280)}
 LANGUAGES = ("en", "zh-Hans")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (CHROMIUM.exists() and DRIVER.exists()):
-        pytest.fail("chromium and chromium-driver are needed (python3 dev.py setup installs them)", pytrace=False)
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a browser or driver
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--lang=en-GB"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=ChromeService(str(DRIVER)), options=options)
-    driver.set_script_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+@pytest.fixture(scope="module", autouse=True)
+def _kiosk_viewport(browser: Any) -> Iterator[None]:
+    """The shared browser at a kiosk's size for this module's tests, and back to its own size after."""
+    yield
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def viewport(driver: Any, size: str) -> None:
@@ -273,7 +257,7 @@ def test_out_of_order_until_the_camera_appears_then_the_guest_is_served(
     assert "source-unavailable" in browser.find_element(By.ID, "staff-code").text
     assert [v for v in serious_violations(browser)] == []
     with deployment.database().transaction() as session:
-        from service.models import Kiosk
+        from service.storage.tables import Kiosk
 
         (kiosk,) = session.query(Kiosk).all()
         assert (kiosk.state, kiosk.last_error) == ("out-of-order", "source-unavailable")

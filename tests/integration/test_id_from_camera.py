@@ -16,8 +16,8 @@ import cv2
 import pytest
 
 from edge.sources import read_image
-from tests.edge.idcard import card_frame
-from tests.integration.conftest import Deployment
+from tests.helpers.deployment import Deployment
+from tests.helpers.idcard import card_frame
 
 MISC = "faces/face_recognition/misc"
 

@@ -16,7 +16,7 @@ import pytest
 from edge.errors import ExitStatus
 from lethe.booking import render_qr
 from lethe.demo import free_port, lethe_command
-from tests.integration.conftest import Deployment
+from tests.helpers.deployment import Deployment
 
 CLIP = "video/short_hamilton_clip.mp4"
 PORTRAIT = "faces/face_recognition/misc/lin-manuel-miranda.png"

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.integration.conftest import Deployment
+from tests.helpers.deployment import Deployment
 
 MISC = "faces/face_recognition/misc"
 WATCHER = r"""

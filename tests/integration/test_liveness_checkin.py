@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.conftest import Deployment
+from tests.helpers.deployment import Deployment
 
 MISC = "faces/face_recognition/misc"
 

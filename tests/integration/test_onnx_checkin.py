@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.integration.conftest import Deployment
+from tests.helpers.deployment import Deployment
 
 MISC = "faces/face_recognition/misc"
 MODEL = "dlib-resnet-v1"  # the default embedder: dlib's ResNet in ONNX

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.conftest import Checkin, Deployment, Portrait
+from tests.helpers.deployment import Checkin, Deployment, Portrait
 
 
 def test_phone_replay_of_the_guest_rejected(

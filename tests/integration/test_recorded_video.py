@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from lethe.demo import lethe_command
-from tests.integration.conftest import Checkin, Deployment, Portrait
+from tests.helpers.deployment import Checkin, Deployment, Portrait
 
 MISC = "faces/face_recognition/misc"
 HAMILTON = "video/short_hamilton_clip.mp4"

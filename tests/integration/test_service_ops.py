@@ -6,7 +6,7 @@ import re
 
 import requests
 
-from tests.integration.conftest import Deployment
+from tests.helpers.deployment import Deployment
 
 
 def _count(text: str, endpoint: str) -> float:

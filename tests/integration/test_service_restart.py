@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lethe.demo import lethe_command
-from tests.integration.conftest import Checkin, CrashableDeployment, Report
+from tests.helpers.deployment import Checkin, CrashableDeployment, Report
 
 MISC = "faces/face_recognition/misc"
 HAMILTON = "video/short_hamilton_clip.mp4"

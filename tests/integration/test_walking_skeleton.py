@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from tests.integration.conftest import Deployment
+from tests.helpers.deployment import Deployment
 
 MISC = "faces/face_recognition/misc"
 

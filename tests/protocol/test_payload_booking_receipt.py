@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import uuid
 
 import numpy as np
@@ -9,11 +11,13 @@ import pytest
 
 from protocol import (
     CheckinPayload,
+    DeletionClaims,
     InvalidBookingCode,
     InvalidEnvelope,
     InvalidSignature,
     SigningKey,
     Template,
+    canonical_json,
     decode_payload,
     encode_payload,
     parse_booking_code,
@@ -24,6 +28,7 @@ from protocol import (
     verify_request,
 )
 from protocol.booking import BookingCode, new_stay_secret
+from protocol.receipt import RECEIPT_DOMAIN
 
 LIVE = Template.from_embedding("dlib-resnet-v1", np.arange(1, 129))
 
@@ -73,16 +78,53 @@ def test_booking_code_round_trip_and_errors() -> None:
             parse_booking_code(bad)
 
 
+CLAIMS = DeletionClaims("r-1", "ab" * 32, 2, 1, dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC))
+
+
 def test_receipt_requires_exact_document_and_key() -> None:
     key = SigningKey.generate()
-    receipt = sign_receipt({"deleted": {"templates": 2}}, key)
-    assert verify_receipt(receipt, key.public_key()) == {"deleted": {"templates": 2}}
+    receipt = sign_receipt(CLAIMS, key)
+    assert verify_receipt(receipt, key.public_key()) == CLAIMS
+    assert receipt["claims"] == {
+        "type": "lethe.deletion-receipt",
+        "version": 1,
+        "receipt_id": "r-1",
+        "stay_ref_digest": "ab" * 32,
+        "deleted": {"templates": 2, "data_keys": 1},
+        "deleted_at": "2026-01-01T12:00:00+00:00",
+    }
     with pytest.raises(InvalidSignature):
         verify_receipt(receipt, SigningKey.generate().public_key())
     with pytest.raises(InvalidSignature):
         verify_receipt({**receipt, "extra": 1}, key.public_key())
     with pytest.raises(InvalidSignature):
         verify_receipt({**receipt, "signature": "!!"}, key.public_key())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"version": 2},
+        {"type": "lethe.other"},
+        {"extra": 1},
+        {"deleted": {"templates": 2}},
+        {"deleted": {"templates": -1, "data_keys": 1}},
+        {"deleted": {"templates": True, "data_keys": 1}},
+        {"deleted_at": "yesterday"},
+        {"deleted_at": "2026-01-01T12:00:00"},
+        {"receipt_id": 7},
+    ],
+)
+def test_a_signed_receipt_whose_claims_are_not_these_claims_is_refused(change: dict[str, object]) -> None:
+    key = SigningKey.generate()
+    claims = CLAIMS.to_json() | change
+    document = {
+        "claims": claims,
+        "key_id": key.public_key().key_id.hex(),
+        "signature": base64.urlsafe_b64encode(key.sign(RECEIPT_DOMAIN + canonical_json(claims))).decode().rstrip("="),
+    }
+    with pytest.raises(InvalidSignature):
+        verify_receipt(document, key.public_key())
 
 
 def test_request_signature_covers_method_path_and_body() -> None:

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from service import property as prop
-from service.models import AuditEntry
-from tests.service.conftest import Actions
+from service.storage.tables import AuditEntry
+from tests.helpers.service import Actions
 
 
 def test_defaults_then_saved_values(actions: Actions) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lethe.config import ConfigError
+from config import ConfigError
 from service.settings import Settings
 
 

@@ -1,0 +1,123 @@
+"""``lethe keys`` (list, rotate, re-wrap, retire), ``lethe audit verify`` and ``lethe receipt verify`` (offline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from service.cli.common import actor_option, command_session, echo_json, load_service_settings, service_database
+
+
+@click.group()
+def keys() -> None:
+    """The service's keys: list, rotate, re-wrap, retire (running workers reload by themselves)."""
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def keys_list(as_json: bool) -> None:
+    """List keys (ids and dates, never secrets), newest first; KEKs with how many stays they wrap."""
+    from service.keyring.rotation import list_keys
+
+    settings = load_service_settings()
+    with command_session() as (_db, _ring, session):
+        found = list_keys(settings.resolved_key_dir, session)
+    if as_json:
+        echo_json([k.as_json() for k in found])
+        return
+    for k in found:
+        wraps = "" if k.wraps is None else f"  wraps {k.wraps} stay(s)"
+        flag = "current" if k.current else "older  "
+        click.echo(f"{k.kind:<21} {k.key_id}  {flag}  {k.created.isoformat(timespec='seconds')}{wraps}")
+
+
+@keys.command("rotate")
+@click.argument("group", type=click.Choice(["hpke", "kek", "receipt", "staff", "all"]))
+@click.option("--no-rewrap", is_flag=True, help="With kek: leave stored stay keys under the older KEK for now.")
+@actor_option
+def keys_rotate(group: str, no_rewrap: bool, actor: str) -> None:
+    """Add a new key; a new KEK also re-wraps every stored stay key, a new staff key re-seals TOTP secrets."""
+    from service.keyring.rotation import rewrap, rotate
+
+    groups = ["hpke", "kek", "receipt", "staff"] if group == "all" else [group]
+    with service_database() as (settings, database, _ring):
+        with database.transaction() as session:
+            for name in groups:
+                for key in rotate(settings.resolved_key_dir, name, session=session, actor=actor):
+                    click.echo(f"added {key.kind} key {key.key_id}")
+        if "kek" in groups and not no_rewrap:
+            click.echo(f"re-wrapped {rewrap(database, settings.resolved_key_dir, actor=actor)} stay key(s)")
+
+
+@keys.command("rewrap")
+@actor_option
+def keys_rewrap(actor: str) -> None:
+    """Re-wrap every stored stay key under the newest KEK (idempotent)."""
+    from service.keyring.rotation import rewrap
+
+    with service_database() as (settings, database, _ring):
+        click.echo(f"re-wrapped {rewrap(database, settings.resolved_key_dir, actor=actor)} stay key(s)")
+
+
+@keys.command("retire")
+@click.argument("key_id")
+@actor_option
+def keys_retire(key_id: str, actor: str) -> None:
+    """Delete an older key (refused for the newest of a kind or a KEK still in use)."""
+    from service.keyring.rotation import retire
+
+    settings = load_service_settings()
+    with command_session() as (_db, _ring, session):
+        retired = retire(settings.resolved_key_dir, key_id, session=session, actor=actor)
+    click.echo(f"retired {retired.kind} key {retired.key_id}")
+
+
+@click.group()
+def audit() -> None:
+    """The append-only audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the whole hash chain; exit 1 naming the first broken entry."""
+    from service.storage.audit import verify_chain
+
+    with command_session() as (_db, _ring, session):
+        report = verify_chain(session)
+    if report.ok:
+        click.echo(f"audit log OK: {report.entries} entries, chain intact")
+        return
+    click.echo(f"audit log BROKEN at entry {report.first_broken}: {report.problem}", err=True)
+    raise SystemExit(1)
+
+
+@click.group()
+def receipt() -> None:
+    """Deletion receipts."""
+
+
+@receipt.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The service's receipt public key (PEM).",
+)
+def receipt_verify(file: Path, public_key: Path) -> None:
+    """Verify a deletion receipt offline; exit 0 if valid, 1 if not."""
+    from protocol import InvalidSignature, VerifyKey, verify_receipt
+
+    try:
+        key = VerifyKey.from_pem(public_key.read_bytes())
+        document = json.loads(file.read_text())
+        claims = verify_receipt(document.get("receipt", document), key)
+    except (ValueError, InvalidSignature, AttributeError) as exc:
+        click.echo(f"INVALID receipt: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(
+        f"VALID deletion receipt {claims.receipt_id}: {claims.templates} template(s) and "
+        f"{claims.data_keys} data key(s) deleted at {claims.deleted_at.isoformat()} (key {key.key_id.hex()})"
+    )

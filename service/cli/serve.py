@@ -1,0 +1,37 @@
+"""``lethe serve`` (gunicorn) and ``lethe db upgrade``."""
+
+from __future__ import annotations
+
+import click
+
+from service.cli.common import load_service_settings, prepare
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn sync workers.")
+@click.option("--check-config", is_flag=True, help="Print the effective settings and exit.")
+def serve(host: str, port: int, workers: int, check_config: bool) -> None:
+    """Run the verification service (migrates the database and creates keys first)."""
+    settings = load_service_settings()
+    if check_config:
+        click.echo(settings.describe())
+        return
+    prepare(settings)
+    from service.web.server import serve as run
+
+    run(settings, host=host, port=port, workers=workers)
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Apply every pending migration."""
+    settings = load_service_settings()
+    prepare(settings)
+    click.echo("database is up to date")

@@ -1,0 +1,136 @@
+"""Forgetting a stay: the one place a stay's face data is deleted; checkout with its receipt; cancellation.
+
+Checkout, cancellation, data-subject erasure (``service/stays/datasubject.py``)
+and the retention purge (``service/stays/retention.py``) all call :func:`forget`.
+It deletes the stays' stored templates and their wrapped key seeds in the
+caller's transaction: without the seed the data key cannot be derived again
+(crypto-shredding), so a backup of the templates is useless too.
+Each path may also delete the stays' check-in sessions and attempts, and says
+so; :func:`forget` returns what it deleted, for the audit entry and the receipt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from sqlalchemy import CursorResult, Delete, delete
+from sqlalchemy.orm import Session
+
+from protocol import DeletionClaims, sign_receipt
+from service.errors import StayNotActive
+from service.keyring import Keyring
+from service.stays.reservations import ACTIVE
+from service.storage import audit
+from service.storage.tables import CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
+
+Sessions = Literal["none", "open", "all"]
+CHUNK = 500  # stay ids per DELETE (SQLite allows 32,766 bound values; PostgreSQL plans small IN lists well)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """Rows deleted for one or more stays."""
+
+    templates: int = 0
+    data_keys: int = 0
+    sessions: int = 0
+    attempts: int = 0
+
+    def __add__(self, other: Forgotten) -> Forgotten:
+        return Forgotten(
+            self.templates + other.templates,
+            self.data_keys + other.data_keys,
+            self.sessions + other.sessions,
+            self.attempts + other.attempts,
+        )
+
+
+def forget(
+    session: Session, stay_ids: Sequence[str], *, sessions: Sessions = "none", attempts: bool = False
+) -> Forgotten:
+    """Delete the templates and data keys of ``stay_ids`` in the caller's transaction; return what was deleted.
+
+    ``sessions`` also deletes the stays' check-in sessions: ``"open"`` ones (a
+    purge: the kiosk's nonce is of no use any more) or ``"all"`` (cancellation,
+    erasure). ``attempts`` also deletes the check-in attempts (erasure). The
+    stays' own rows are the caller's to change or delete.
+    """
+    total = Forgotten()
+    for start in range(0, len(stay_ids), CHUNK):
+        chunk = list(stay_ids[start : start + CHUNK])
+        checkin_sessions = delete(CheckinSession).where(CheckinSession.stay_id.in_(chunk))
+        if sessions == "open":
+            checkin_sessions = checkin_sessions.where(CheckinSession.status == "open")
+        total += Forgotten(
+            templates=_deleted(session, delete(StoredTemplate).where(StoredTemplate.stay_id.in_(chunk))),
+            data_keys=_deleted(session, delete(StayKey).where(StayKey.stay_id.in_(chunk))),
+            attempts=_deleted(session, delete(CheckinAttempt).where(CheckinAttempt.stay_id.in_(chunk)))
+            if attempts
+            else 0,
+            sessions=_deleted(session, checkin_sessions) if sessions != "none" else 0,
+        )
+    return total
+
+
+def receipt(keyring: Keyring, stay: Stay, forgotten: Forgotten, *, now: dt.datetime) -> dict[str, Any]:
+    """The signed deletion receipt for ``stay`` (``protocol.receipt``), with the counts of what was deleted."""
+    claims = DeletionClaims(
+        receipt_id=str(uuid.uuid4()),
+        stay_ref_digest=stay.secret_fingerprint,
+        templates=forgotten.templates,
+        data_keys=forgotten.data_keys,
+        deleted_at=now,
+    )
+    return sign_receipt(claims, keyring.receipt_key)
+
+
+def _deleted(session: Session, statement: Delete) -> int:
+    """Run a DELETE (as written: no objects in the session are looked at) and return how many rows it removed."""
+    result = cast(CursorResult[Any], session.execute(statement.execution_options(synchronize_session=False)))
+    return int(result.rowcount)
+
+
+def checkout(session: Session, keyring: Keyring, stay: Stay, *, actor: str, now: dt.datetime) -> dict[str, Any]:
+    """Check a stay out: forget its face data in this transaction, return the signed deletion receipt."""
+    if stay.status not in ACTIVE:
+        raise StayNotActive()
+    forgotten = forget(session, [stay.id])
+    stay.status = "checked_out"
+    stay.checked_out_at = now
+    signed = receipt(keyring, stay, forgotten, now=now)
+    audit.append(
+        session,
+        audit.Entry(
+            actor=actor,
+            action="stay.checkout",
+            subject=stay.id,
+            details={
+                "templates_deleted": forgotten.templates,
+                "data_keys_deleted": forgotten.data_keys,
+                "receipt_id": signed["claims"]["receipt_id"],
+            },
+        ),
+    )
+    return signed
+
+
+def cancel_reservation(session: Session, stay: Stay, *, actor: str, now: dt.datetime) -> dict[str, int]:
+    """Cancel a reservation not yet checked in: its data key and sessions are deleted at once."""
+    if stay.status != "reserved":
+        raise StayNotActive("only a reservation that is not checked in can be cancelled; check it out instead")
+    forgotten = forget(session, [stay.id], sessions="all")
+    counts = {"templates": forgotten.templates, "data_keys": forgotten.data_keys, "sessions": forgotten.sessions}
+    stay.status = "cancelled"
+    stay.checked_out_at = now
+    audit.append(
+        session,
+        audit.Entry(
+            actor=actor, action="stay.cancel", subject=stay.id, details={f"{k}_deleted": v for k, v in counts.items()}
+        ),
+        at=now,
+    )
+    return counts

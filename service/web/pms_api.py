@@ -1,0 +1,137 @@
+"""The PMS integration API (``/pms/v1``): reservations and checkout, with a bearer API key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from service import metrics
+from service.errors import BadRequest, UnsupportedMediaType
+from service.stays import forget, integrations, reservations
+from service.web.context import json_body, service
+
+bp = Blueprint("pms_api", __name__, url_prefix="/pms/v1")
+
+
+@bp.post("/reservations")
+def create_reservation() -> tuple[Response, int]:
+    """Create a reservation. The answer holds the booking code (for the QR) this once only."""
+    svc = service()
+    with svc.db.transaction() as session:
+        integration = integrations.authenticate(session, request.headers.get("Authorization"))
+        body = json_body(reservations.ReservationBody)
+        created = reservations.create_reservation(
+            session,
+            svc.keyring,
+            guest_name=body.guest_name,
+            arrival=body.arrival,
+            departure=body.departure,
+            reference=body.reference,
+            actor=f"integration:{integration.name}",
+        )
+        return jsonify(reservations.created_json(created)), 201
+
+
+@bp.get("/reservations/<reference>")
+def get_reservation(reference: str) -> Response:
+    svc = service()
+    with svc.db.transaction() as session:
+        integrations.authenticate(session, request.headers.get("Authorization"))
+        return jsonify(reservations.stay_json(reservations.stay_by_reference(session, reference)))
+
+
+@bp.post("/reservations/<reference>/checkout")
+def checkout(reference: str) -> Response:
+    """Check the stay out: its templates and data key are deleted; the answer is the signed receipt."""
+    svc = service()
+    started = time.perf_counter()
+    with svc.db.transaction() as session:
+        integration = integrations.authenticate(session, request.headers.get("Authorization"))
+        if request.get_data():
+            raise BadRequest("checkout takes no body")
+        stay = reservations.stay_by_reference(session, reference)
+        receipt = forget.checkout(session, svc.keyring, stay, actor=f"integration:{integration.name}", now=svc.now())
+    svc.db.checkpoint()
+    metrics.deleted_after("checkout", [time.perf_counter() - started])
+    return jsonify(receipt=receipt)
+
+
+class UpdateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    guest_name: str | None = Field(default=None, min_length=1, max_length=200)
+    arrival: dt.date | None = None
+    departure: dt.date | None = None
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: dt.date
+    kind: reservations.Listing = "arrivals"
+
+
+@bp.get("/reservations")
+def list_reservations() -> Response:
+    """Reservations arriving on, departing on, or in house on ``?date=YYYY-MM-DD`` (``&kind=``)."""
+    try:
+        query = ListQuery.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise BadRequest("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    svc = service()
+    with svc.db.transaction() as session:
+        integrations.authenticate(session, request.headers.get("Authorization"))
+        found = reservations.list_reservations(session, query.date, query.kind)
+        return jsonify(
+            date=query.date.isoformat(), kind=query.kind, reservations=[reservations.stay_json(s) for s in found]
+        )
+
+
+@bp.patch("/reservations/<reference>")
+def update_reservation(reference: str) -> Response:
+    """Change the guest name or dates of a reservation."""
+    svc = service()
+    with svc.db.transaction() as session:
+        integration = integrations.authenticate(session, request.headers.get("Authorization"))
+        body = json_body(UpdateBody)
+        stay = reservations.update_reservation(
+            session,
+            reservations.stay_by_reference(session, reference),
+            actor=f"integration:{integration.name}",
+            guest_name=body.guest_name,
+            arrival=body.arrival,
+            departure=body.departure,
+        )
+        return jsonify(reservations.stay_json(stay))
+
+
+@bp.post("/reservations/<reference>/cancel")
+def cancel_reservation(reference: str) -> Response:
+    """Cancel a reservation that is not checked in; its data key is deleted at once."""
+    svc = service()
+    with svc.db.transaction() as session:
+        integration = integrations.authenticate(session, request.headers.get("Authorization"))
+        if request.get_data():
+            raise BadRequest("cancel takes no body")
+        stay = reservations.stay_by_reference(session, reference)
+        deleted = forget.cancel_reservation(session, stay, actor=f"integration:{integration.name}", now=svc.now())
+        answer = reservations.stay_json(stay) | {"deleted": deleted}
+    svc.db.checkpoint()
+    return jsonify(answer)
+
+
+@bp.post("/reservations/import")
+def import_reservations() -> tuple[Response, int]:
+    """Create a day's arrivals from CSV (``text/csv``); all rows or none. Booking codes are returned this once."""
+    if request.mimetype != "text/csv":
+        raise UnsupportedMediaType("send the arrivals as text/csv")
+    try:
+        text = request.get_data().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest("the CSV must be UTF-8") from None
+    svc = service()
+    with svc.db.transaction() as session:
+        integration = integrations.authenticate(session, request.headers.get("Authorization"))
+        result = reservations.import_csv(session, svc.keyring, text, actor=f"integration:{integration.name}")
+        return jsonify(created=[reservations.created_json(c) for c in result.created]), 201

@@ -1,0 +1,159 @@
+"""Signing in: passwords, TOTP, lockout, rate limit, CSRF, cookies, idle timeout, headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyotp
+from flask.testing import FlaskClient
+
+from service.panel import accounts
+from service.storage.tables import AuditEntry, StaffAccount
+from service.web.context import Service
+from tests.helpers.service import Staff, csrf_token
+
+
+def test_anonymous_visitor_goes_to_login(client: FlaskClient) -> None:
+    for path in ("/panel/", "/panel/today", "/panel/staff", "/panel/stays/x"):
+        answer = client.get(path)
+        assert answer.status_code == 302, path
+        assert answer.headers["Location"].startswith("/panel/login")
+
+
+def test_admin_signs_in_with_totp(client: FlaskClient, staff: Staff, svc: Service) -> None:
+    admin = staff.create("admin")
+    assert admin.secret is not None
+    assert staff.login(admin, code="").status_code == 401
+    assert staff.login(admin, code="000000" if admin.code() != "000000" else "111111").status_code == 401
+    answer = staff.login(admin)
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/panel/today"
+    cookie = next(v for k, v in answer.headers.items() if k == "Set-Cookie" and v.startswith("lethe_panel="))
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert "Path=/panel" in cookie
+    page = client.get("/panel/today")
+    assert page.status_code == 200
+    assert "Admin" in page.get_data(as_text=True)
+    with svc.db.transaction() as session:
+        actions = [e.action for e in session.query(AuditEntry).order_by(AuditEntry.id)]
+    assert actions.count("staff.login.failed") == 2
+    assert actions[-1] == "staff.login"
+
+
+def test_a_totp_code_works_once(client: FlaskClient, staff: Staff) -> None:
+    admin = staff.create("admin")
+    code = admin.code()
+    assert staff.login(admin, code=code).status_code == 302
+    client.post("/panel/logout", data={"csrf_token": csrf_token(client.get("/panel/today").get_data(as_text=True))})
+    assert staff.login(admin, code=code).status_code == 401
+
+
+def test_front_desk_without_totp_signs_in_with_password(staff: Staff) -> None:
+    desk = staff.create("front_desk")
+    assert desk.secret is None
+    assert staff.login(desk, password="wrong password!").status_code == 401
+    assert staff.login(desk).status_code == 302
+
+
+def test_lockout_after_repeated_failures(staff: Staff, svc: Service) -> None:
+    desk = staff.create("front_desk")
+    for _ in range(accounts.MAX_FAILURES):
+        assert staff.login(desk, password="not the password").status_code == 401
+    # Locked: even the right password is refused now.
+    assert staff.login(desk).status_code == 401
+    with svc.db.transaction() as session:
+        account = session.query(StaffAccount).filter_by(username=desk.username).one()
+        assert account.locked_until is not None
+        assert account.locked_until > svc.now() + dt.timedelta(minutes=14)
+        account.locked_until = svc.now() - dt.timedelta(seconds=1)
+    assert staff.login(desk).status_code == 302
+
+
+def test_rate_limit_per_source_address(staff: Staff) -> None:
+    count = accounts.RATE_LIMIT // (accounts.MAX_FAILURES - 1) + 1
+    names = [staff.create("front_desk", f"desk{i}") for i in range(count)]
+    statuses = []
+    for account in names:
+        for _ in range(accounts.MAX_FAILURES - 1):
+            statuses.append(staff.login(account, password="not the password").status_code)
+    assert statuses.count(429) >= 1
+    assert statuses.index(429) == accounts.RATE_LIMIT
+    # A correct login from the same address is refused while the limit holds.
+    answer = staff.login(names[-1])
+    assert answer.status_code == 429
+    assert "15" in answer.get_data(as_text=True)
+
+
+def test_post_without_csrf_token_is_refused_with_an_html_page(client: FlaskClient, staff: Staff) -> None:
+    staff.sign_in_as("admin")
+    answer = client.post("/panel/staff", data={"username": "mallory", "display_name": "M", "role": "admin"})
+    assert answer.status_code == 400
+    assert answer.mimetype == "text/html"
+    assert "<h1>" in answer.get_data(as_text=True)
+    answer = client.post("/panel/login", data={"username": "x", "password": "y"})
+    assert answer.status_code == 400
+
+
+def test_idle_timeout_ends_the_session(client: FlaskClient, staff: Staff) -> None:
+    staff.sign_in_as("front_desk")
+    with client.session_transaction("/panel/today", base_url="https://localhost") as session:
+        session["seen"] = session["seen"] - 901
+    answer = client.get("/panel/today")
+    assert answer.status_code == 302
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Sign in" in page
+
+
+def test_automatic_refreshes_do_not_keep_a_session_alive(client: FlaskClient, staff: Staff) -> None:
+    staff.sign_in_as("front_desk")
+    with client.session_transaction("/panel/today", base_url="https://localhost") as session:
+        session["seen"] = session["seen"] - 600
+    assert client.get("/panel/today/board", headers={"X-Lethe-Poll": "1"}).status_code == 200
+    with client.session_transaction("/panel/today", base_url="https://localhost") as session:
+        session["seen"] = session["seen"] - 301
+    assert client.get("/panel/today/board", headers={"X-Lethe-Poll": "1"}).status_code == 302
+
+
+def test_disabling_an_account_ends_its_sessions(client: FlaskClient, staff: Staff, svc: Service) -> None:
+    staff.sign_in_as("front_desk")
+    assert client.get("/panel/today").status_code == 200
+    with svc.db.transaction() as session:
+        account = session.query(StaffAccount).filter_by(username="front-desk").one()
+        accounts.disable(session, account, actor="test", now=svc.now())
+    assert client.get("/panel/today").status_code == 302
+
+
+def test_security_headers_and_csp(client: FlaskClient, staff: Staff) -> None:
+    for answer in (client.get("/panel/login"), client.get("/panel/no-such-page")):
+        csp = answer.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Cache-Control"] == "no-store"
+    page = client.get("/panel/login").get_data(as_text=True)
+    assert "<script>" not in page
+    assert " on" + "click=" not in page
+    assert " style=" not in page
+
+
+def test_open_redirect_is_refused(staff: Staff) -> None:
+    desk = staff.create("front_desk")
+    token = staff.login_page_token()
+    answer = staff.client.post(
+        "/panel/login?next=//evil.example/",
+        data={"csrf_token": token, "username": desk.username, "password": "correct horse battery"},
+    )
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/panel/today"
+
+
+def test_manager_without_totp_cannot_sign_in(staff: Staff, svc: Service) -> None:
+    manager = staff.create("manager")
+    with svc.db.transaction() as session:
+        session.query(StaffAccount).filter_by(username=manager.username).one().totp_secret = None
+    assert staff.login(manager, code="").status_code == 401
+    assert pyotp.random_base32()

@@ -1,0 +1,121 @@
+"""Replay cache and rate limits, with the database and with a real Redis (LETHE_TEST_REDIS_URL)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from protocol import sign_request
+from service.app import create_app
+from service.settings import Settings
+from service.web.context import EXTENSION
+from tests.helpers.service import Actions, assert_problem
+
+REDIS_ENV = "LETHE_TEST_REDIS_URL"
+
+
+@pytest.fixture(params=["database", pytest.param("redis", marks=pytest.mark.redis)])
+def store(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """("", "") for the database, or (Redis URL, a key prefix of this test's own), cleaned up afterwards."""
+    if request.param == "database":
+        yield "", "lethe:"
+        return
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(f"{REDIS_ENV} is not set")
+    import redis
+
+    prefix = f"lethe-test-{uuid.uuid4().hex[:10]}:"
+    yield url, prefix
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
+def make_app(tmp_path: Path, migrated_url: str, store: tuple[str, str], **limits: str) -> Flask:
+    settings = Settings(
+        instance_path=tmp_path / "instance",
+        database_url=migrated_url,
+        redis_url=store[0],
+        redis_prefix=store[1],
+        **limits,
+    )
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def limited(tmp_path: Path, migrated_url: str, store: tuple[str, str]) -> Iterator[tuple[Actions, Flask]]:
+    app = make_app(tmp_path, migrated_url, store, rate_limit_stay="3/minute", rate_limit_kiosk="6/minute")
+    yield Actions(app.test_client(), app.extensions[EXTENSION]), app
+    app.extensions[EXTENSION].db.dispose()
+
+
+def test_a_replayed_request_is_refused(limited: tuple[Actions, Flask], store: tuple[str, str]) -> None:
+    actions, app = limited
+    assert app.extensions[EXTENSION].replay.backend == ("redis" if store[0] else "database")
+    code = actions.reservation()
+    kiosk = actions.kiosk()
+    body = f'{{"booking_reference": "{code.reference}"}}'.encode()
+    headers = sign_request(kiosk.key, kiosk.kiosk_id, "POST", "/api/v1/sessions", body)
+    first = actions.client.post("/api/v1/sessions", data=body, headers=headers, content_type="application/json")
+    assert first.status_code == 201, first.json
+    again = actions.client.post("/api/v1/sessions", data=body, headers=headers, content_type="application/json")
+    assert_problem(again, 409, "replayed-request")
+    if store[0]:
+        import redis
+
+        client = redis.Redis.from_url(store[0])
+        keys = list(client.scan_iter(f"{store[1]}nonce:*"))
+        assert len(keys) == 1
+        assert 0 < client.pttl(keys[0]) <= 2 * 120 * 1000
+        client.close()
+
+
+def test_sessions_per_stay_are_limited(limited: tuple[Actions, Flask]) -> None:
+    actions, _ = limited
+    code = actions.reservation()
+    kiosk = actions.kiosk()
+    for _ in range(3):
+        assert actions.open_session(kiosk, code.reference).status_code == 201
+    answer = actions.open_session(kiosk, code.reference)
+    assert_problem(answer, 429, "rate-limited")
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert answer.json["retryable"] is True
+    other = actions.reservation("Bo Guest")
+    assert actions.open_session(kiosk, other.reference).status_code == 201
+
+
+def test_requests_per_kiosk_are_limited(limited: tuple[Actions, Flask]) -> None:
+    actions, _ = limited
+    kiosk = actions.kiosk()
+    codes = [actions.reservation(f"G{i}") for i in range(4)]
+    statuses = [actions.open_session(kiosk, c.reference).status_code for c in codes for _ in range(2)]
+    assert statuses[:6] == [201] * 6
+    assert statuses[6:] == [429, 429]
+    assert actions.open_session(actions.kiosk(), codes[0].reference).status_code == 201
+
+
+def test_redis_limits_are_shared_by_workers(tmp_path: Path, migrated_url: str, store: tuple[str, str]) -> None:
+    if not store[0]:
+        pytest.skip("only Redis shares counters between processes")
+    first = make_app(tmp_path, migrated_url, store, rate_limit_stay="2/minute")
+    second = make_app(tmp_path, migrated_url, store, rate_limit_stay="2/minute")
+    try:
+        one = Actions(first.test_client(), first.extensions[EXTENSION])
+        two = Actions(second.test_client(), second.extensions[EXTENSION])
+        code = one.reservation()
+        kiosk = one.kiosk()
+        assert one.open_session(kiosk, code.reference).status_code == 201
+        assert two.open_session(kiosk, code.reference).status_code == 201
+        assert_problem(one.open_session(kiosk, code.reference), 429, "rate-limited")
+    finally:
+        first.extensions[EXTENSION].db.dispose()
+        second.extensions[EXTENSION].db.dispose()
