@@ -8,8 +8,8 @@ Create Date: 2026-11-23 09:55:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0100_lockout_audit"
-down_revision = "0002"
+revision = '0100_lockout_audit'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
@@ -17,10 +17,10 @@ _MESSAGE = "audit_log is append-only"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("stays") as batch:
-        batch.add_column(sa.Column("locked_at", sa.DateTime(), nullable=True))
-        batch.add_column(sa.Column("unlocked_at", sa.DateTime(), nullable=True))
-    if op.get_bind().dialect.name == "postgresql":
+    with op.batch_alter_table('stays') as batch:
+        batch.add_column(sa.Column('locked_at', sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column('unlocked_at', sa.DateTime(), nullable=True))
+    if op.get_bind().dialect.name == 'postgresql':
         op.execute(
             "CREATE OR REPLACE FUNCTION lethe_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
             f"BEGIN RAISE EXCEPTION '{_MESSAGE}'; END $$"
@@ -34,7 +34,7 @@ def upgrade() -> None:
             "FOR EACH STATEMENT EXECUTE FUNCTION lethe_audit_append_only()"
         )
     else:
-        for event in ("UPDATE", "DELETE"):
+        for event in ('UPDATE', 'DELETE'):
             op.execute(
                 f"CREATE TRIGGER audit_log_no_{event.lower()} BEFORE {event} ON audit_log "
                 f"BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END"
@@ -42,13 +42,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if op.get_bind().dialect.name == 'postgresql':
         op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
         op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION lethe_audit_append_only()")
     else:
         op.execute("DROP TRIGGER audit_log_no_update")
         op.execute("DROP TRIGGER audit_log_no_delete")
-    with op.batch_alter_table("stays") as batch:
-        batch.drop_column("unlocked_at")
-        batch.drop_column("locked_at")
+    with op.batch_alter_table('stays') as batch:
+        batch.drop_column('unlocked_at')
+        batch.drop_column('locked_at')
