@@ -61,7 +61,7 @@ def note_failure(session: Session, stay_id: str, *, actor: str, now: dt.datetime
     if failures < MAX_FAILURES:
         return None
     session.execute(_LOCK, {"stay": stay_id, "now": now})
-    metrics.LOCKOUTS.inc()
+    metrics.lockout()
     return audit.Entry(
         actor=actor, action="stay.lock", subject=stay_id, details={"failures": failures, "window_s": WINDOW_S}
     )

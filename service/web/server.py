@@ -56,11 +56,14 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     if os.environ.get(MULTIPROC_ENV):  # the operator's own folder: theirs to clean
         _run(settings, host=host, port=port, workers=workers)
         return
-    folder = metrics_folder()
+    folder, master = metrics_folder(), os.getpid()
     try:
         _run(settings, host=host, port=port, workers=workers)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        # A worker is forked from this very stack: one that leaves by SystemExit (a timeout's SIGABRT, a
+        # reload) unwinds through here too. The folder is the master's: only the master removes it.
+        if os.getpid() == master:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _run(settings: Settings, *, host: str, port: int, workers: int) -> None:

@@ -85,9 +85,7 @@ def _finish(response: Response) -> Response:
     request_id = g.get("lethe_request_id")
     if started is not None:
         endpoint, seconds = request.endpoint or "unmatched", time.perf_counter() - started
-        metrics.REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).observe(
-            seconds
-        )
+        metrics.request_served(endpoint, request.method, response.status_code, seconds)
         _REQUESTS.info(
             "request",
             extra={

@@ -274,6 +274,13 @@ class ServiceProcess:
             self.kill()
             raise
 
+    def workers(self) -> set[int]:
+        """The gunicorn workers' process ids (the master's children, from /proc)."""
+        assert self._process is not None
+        pid = self._process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return {int(child) for child in children}
+
     def kill(self) -> None:
         """SIGKILL the gunicorn master and its workers at once; nothing gets to clean up."""
         if self._process is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from service.app import create_app
 from service.settings import Settings
 from tests.helpers.service import Actions, assert_problem
@@ -26,3 +28,17 @@ def test_database_gone_is_a_retryable_503(tmp_path: Path) -> None:
     verify = client.post("/api/v1/verify", data=b"\x00" * 400, content_type="application/vnd.lethe.envelope")
     assert verify.status_code in (400, 503)
     assert verify.mimetype == "application/problem+json"
+
+
+def test_a_metric_that_cannot_be_written_never_fails_the_request(
+    actions: Actions, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As when the metrics folder of a multiprocess deployment is gone: writing a sample raises."""
+    from service import metrics
+
+    def unwritable(**_labels: str) -> None:
+        raise FileNotFoundError("[Errno 2] No such file or directory: 'histogram_4242.db'")
+
+    monkeypatch.setattr(metrics.REQUESTS, "labels", unwritable)
+    assert actions.client.get("/healthz").json == {"status": "ok"}
+    assert "metric request_served not recorded: FileNotFoundError" in caplog.text
