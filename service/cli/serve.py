@@ -10,7 +10,9 @@ from service.cli.common import load_service_settings, prepare
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn sync workers.")
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers (4 threads each)."
+)
 @click.option("--check-config", is_flag=True, help="Print the effective settings and exit.")
 def serve(host: str, port: int, workers: int, check_config: bool) -> None:
     """Run the verification service (migrates the database and creates keys first)."""

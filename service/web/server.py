@@ -1,4 +1,4 @@
-"""Run the service under gunicorn (sync workers), configured from Python rather than a config file."""
+"""Run the service under gunicorn (threaded workers), configured from Python rather than a config file."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from gunicorn.app.base import BaseApplication
 from service.settings import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+THREADS = 4  # requests one worker serves at once
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -72,7 +73,10 @@ def _run(settings: Settings, *, host: str, port: int, workers: int) -> None:
         {
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "sync",
+            # Threaded workers keep a connection that has sent nothing yet (a browser's preconnect, a
+            # keep-alive) in a poller instead of blocking the worker on it until the timeout.
+            "worker_class": "gthread",
+            "threads": THREADS,
             "timeout": 30,
             "graceful_timeout": 10,
             "accesslog": None,

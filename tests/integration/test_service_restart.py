@@ -143,23 +143,25 @@ class CrashingProxy:
             while data := client.recv(65536):
                 upstream.sendall(data)
                 pending += data
-                if self._complete_verify_request(pending):
-                    self.crashed.set()
-                    self._crash()
-                    client.shutdown(socket.SHUT_RDWR)
-                    return
-                if pending.endswith(b"\r\n\r\n") and b"Content-Length" not in pending:
-                    pending = b""  # a complete request without a body (GET): not a verify
+                while (end := self._request_end(pending)) is not None:  # a kept-alive connection carries several
+                    request, pending = pending[:end], pending[end:]
+                    if request.startswith(b"POST /api/v1/verify "):
+                        self.crashed.set()
+                        self._crash()
+                        client.shutdown(socket.SHUT_RDWR)
+                        return
 
     @staticmethod
-    def _complete_verify_request(data: bytes) -> bool:
-        if not data.startswith(b"POST /api/v1/verify ") or b"\r\n\r\n" not in data:
-            return False
-        head, body = data.split(b"\r\n\r\n", 1)
-        length = next(
-            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
-        )
-        return len(body) >= length
+    def _request_end(data: bytes) -> int | None:
+        """Where the first complete request (head and ``Content-Length`` body) in ``data`` ends, or ``None``."""
+        if b"\r\n\r\n" not in data:
+            return None
+        head = data.split(b"\r\n\r\n", 1)[0]
+        lines = head.split(b"\r\n")
+        lengths = [line.split(b":", 1)[1] for line in lines if line.lower().startswith(b"content-length:")]
+        length = int(lengths[0]) if lengths else 0
+        end = len(head) + 4 + length
+        return end if len(data) >= end else None
 
     def _down(self, upstream: socket.socket, client: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -167,6 +169,7 @@ class CrashingProxy:
                 if self.crashed.is_set():
                     return  # the answer dies with the service
                 client.sendall(data)
+            client.shutdown(socket.SHUT_RDWR)  # the service closed an idle kept-alive connection: so does the proxy
 
 
 def test_crash_while_verifying_is_all_or_nothing(
