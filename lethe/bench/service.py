@@ -3,7 +3,7 @@
 ``verify`` prepares a fresh database (SQLite file, or a PostgreSQL schema of its
 own with ``--database-url``) with checked-in stays, one open check-in session per
 request and one sealed re-verification envelope per session, then starts
-``lethe serve`` (gunicorn, sync workers) and drives ``POST /api/v1/verify`` for
+``lethe serve`` (gunicorn, threaded workers) and drives ``POST /api/v1/verify`` for
 ``--duration`` seconds with ``wrk`` (Debian package) or, without it, a Python
 load generator. A full verification there is: envelope signature check, session
 nonce (replay) check, HPKE open, stored-template unwrap and decrypt, 1:1 cosine,
@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
+
+from service.web.server import THREADS
 
 if TYPE_CHECKING:
     from protocol import LivenessEvidence
@@ -465,7 +467,9 @@ def _bare_server(keys_file: Path, port: int, workers: int) -> Any:
         "--workers",
         str(workers),
         "--worker-class",
-        "sync",
+        "gthread",
+        "--threads",
+        str(THREADS),
         "--bind",
         f"127.0.0.1:{port}",
         "lethe.bench.service:bare_app",
@@ -480,7 +484,7 @@ def _bare_server(keys_file: Path, port: int, workers: int) -> Any:
 @click.option("--database-url", default="", help="PostgreSQL base URL (a schema of its own is made); default SQLite.")
 @click.option("--duration", default=10, show_default=True, type=click.IntRange(1, MAX_DURATION_S), help="Seconds.")
 @click.option("--connections", default=4, show_default=True, type=click.IntRange(1, 64))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 16), help="gunicorn sync workers.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 16), help="gunicorn workers.")
 @click.option("--client", type=click.Choice(["auto", "wrk", "python"]), default="auto", show_default=True)
 @click.option("--stays", default=200, show_default=True, type=click.IntRange(1, 100_000))
 @click.option(
