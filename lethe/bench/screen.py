@@ -27,6 +27,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from edge.settings import KioskSettings
 from lethe.bench import Row, emit, hamilton_media, provisioned_instance
 from lethe.demo import free_port, lethe_command, running_service
 
@@ -64,7 +65,7 @@ def _answer_consent(screen: Any, stop: threading.Event) -> None:
 @click.option("--backend", type=click.Choice(["dlib", "onnx"]), default="onnx", show_default=True)
 @click.option(
     "--embedder",
-    default="mobilefacenet-112",
+    default=KioskSettings.model_fields["onnx_embedder"].default,
     show_default=True,
     help="The ONNX backend's embedder (a model id of LETHE_KIOSK_ONNX_EMBEDDER).",
 )
