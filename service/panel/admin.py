@@ -1,4 +1,4 @@
-"""Administering the panel: staff accounts (create, disable, enable, reset two-factor)."""
+"""Administering the panel: staff accounts (create, disable, enable, reset two-factor, sign out everywhere)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def staff() -> Any:
 @bp.post("/staff/<account_id>/<operation>")
 @requires(ADMIN)
 def staff_change(account_id: str, operation: str) -> Any:
-    if operation not in {"disable", "enable", "reset-2fa"}:
+    if operation not in {"disable", "enable", "reset-2fa", "sign-out"}:
         abort(404)
     me = current()
     shown = None
@@ -69,6 +69,8 @@ def staff_change(account_id: str, operation: str) -> Any:
             accounts.disable(db, account, actor=actor(), now=now())
         elif operation == "enable":
             accounts.enable(db, account, actor=actor())
+        elif operation == "sign-out":
+            accounts.end_sessions(db, account, actor=actor())
         else:
             secret = accounts.reset_totp(db, service().keyring, account, actor=actor())
             shown = {"username": account.username, "secret": secret, "uri": accounts.totp_uri(account, secret)}

@@ -243,7 +243,8 @@ class StaffAccount(Base):
 
 
 class LoginFailure(Base):
-    """A failed panel login from one source address (its SHA-256), for the rate limit."""
+    """A failed panel login, counted against its source address or the browser's device cookie (a SHA-256 of either),
+    for sign-in throttling (``service/panel/accounts.py``)."""
 
     __tablename__ = "staff_login_failures"
 
