@@ -129,6 +129,16 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask of 0 for the test, so a file created without an explicit mode comes out world-writable."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 # ---- the service in process ---------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,10 @@ def test_device_lifecycle_commands(env: Database) -> None:
     assert status == 2  # --reason is required
 
 
+@pytest.mark.usefixtures("open_umask")
 def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     today = dt.datetime.now(dt.UTC).date()
+    (tmp_path / "instance").mkdir(mode=0o700)
     with env.transaction() as session:
         ring = keyring.load_or_create(tmp_path / "instance" / "keys")
         reference = create_reservation(
@@ -67,8 +70,10 @@ def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     export = tmp_path / "export.json"
     assert run("stay", "export", reference, "--reason", "DSAR 7", "--output", str(export))[0] == 0
     assert json.loads(export.read_text())["stay"]["guest_name"] == "Cy Guest"
+    assert stat.S_IMODE(export.stat().st_mode) == 0o600
     receipt = tmp_path / "receipt.json"
     assert run("stay", "checkout", reference, "--receipt", str(receipt))[0] == 0
+    assert stat.S_IMODE(receipt.stat().st_mode) == 0o600
     public = tmp_path / "receipt.pem"
     public.write_bytes(ring.receipt_public_keys()[0].to_pem())
     status, out = run("receipt", "verify", str(receipt), "--public-key", str(public))
