@@ -10,7 +10,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyotp
 from argon2 import PasswordHasher
@@ -274,6 +274,66 @@ def reset_totp(session: Session, keyring: Keyring, account: StaffAccount, *, act
     account.session_version += 1
     audit.append(session, audit.Entry(actor=actor, action="staff.totp.reset", subject=account.id))
     return secret
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    """What an admin's password reset gives the account's owner, shown once: a temporary password and,
+    for an account with two-factor, a new TOTP secret."""
+
+    username: str
+    password: str = field(repr=False)
+    totp_secret: str | None = field(repr=False)
+
+    def totp_uri(self) -> str | None:
+        if self.totp_secret is None:
+            return None
+        return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.username, issuer_name=ISSUER)
+
+
+def change_password(session: Session, account: StaffAccount, *, current: str, new: str, now: dt.datetime) -> bool:
+    """The account's owner changes its password; False (recorded) if ``current`` is wrong.
+
+    A success ends every session of the account (the caller starts a new one for
+    the browser that asked) and clears a reset's forced change. Wrong current
+    passwords count as failed sign-ins: ``MAX_FAILURES`` in a row lock the
+    account to unknown browsers and end its sessions, so a borrowed session
+    cannot be used to guess the password.
+    """
+    if not _verify(account.password_hash, current):
+        account.failed_logins += 1
+        audit.append(session, audit.Entry(actor="panel", action="staff.password.failed", subject=account.id))
+        if account.failed_logins >= MAX_FAILURES:
+            account.failed_logins = 0
+            account.locked_until = now + LOCKOUT
+            end_sessions(session, account, actor="panel", action="staff.lockout")
+        return False
+    check_password_rules(new)
+    if _verify(account.password_hash, new):
+        raise BadRequest("the new password must differ from the current one")
+    account.password_hash = _hasher.hash(new)
+    account.must_change_password = False
+    account.failed_logins = 0
+    end_sessions(session, account, actor=f"staff:{account.username}", action="staff.password.change")
+    return True
+
+
+def reset_password(session: Session, keyring: Keyring, account: StaffAccount, *, actor: str) -> PasswordReset:
+    """An admin's reset for a forgotten password or a lost authenticator: a random temporary password
+    that must be changed at the next sign-in, a new TOTP secret if the account uses two-factor (the old
+    authenticator stops working), the lock cleared, and every session of the account ended."""
+    password = secrets.token_urlsafe(12)
+    account.password_hash = _hasher.hash(password)
+    account.must_change_password = True
+    account.failed_logins = 0
+    account.locked_until = None
+    secret = None
+    if account.totp_secret is not None or account.role in TOTP_REQUIRED:
+        secret = pyotp.random_base32()
+        account.totp_secret = staff_secrets.seal(keyring, account.id, secret)
+        account.totp_last_step = 0
+    end_sessions(session, account, actor=actor, action="staff.password.reset")
+    return PasswordReset(account.username, password, secret)
 
 
 def totp_uri(account: StaffAccount, secret: str) -> str:

@@ -1,16 +1,17 @@
-"""Signing in and out, and the panel's language."""
+"""Signing in and out, changing one's own password, and the panel's language."""
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from service.errors import LetheError
 from service.panel import accounts
-from service.panel.accounts import LoginRefused
+from service.panel.accounts import FRONT_DESK, LoginRefused
 from service.panel.blueprint import bp
-from service.panel.forms import LoginForm
+from service.panel.forms import LoginForm, PasswordForm
 from service.panel.i18n import LANGUAGES, gettext
-from service.panel.security import safe_next, start_session
+from service.panel.security import current, requires, safe_next, start_session
 from service.web.context import service
 
 DEVICE_COOKIE = "lethe_device"
@@ -102,6 +103,37 @@ def logout() -> Response:
             accounts.end_sessions(db, account, actor=f"staff:{account.username}", action="staff.logout")
     session.clear()
     return redirect(url_for("panel.login"))  # type: ignore[return-value]
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@requires(FRONT_DESK)
+def password() -> Response:
+    """Change one's own password. Every other session of the account ends; this browser stays signed in."""
+    form = PasswordForm()
+    problem = None
+    status = 200
+    if form.validate_on_submit():
+        svc = service()
+        changed = False
+        try:
+            with svc.db.transaction() as db:
+                account = accounts.get_account(db, current().id)
+                changed = accounts.change_password(
+                    db, account, current=form.current.data, new=form.new.data, now=svc.now()
+                )
+                if changed:
+                    start_session(account)
+        except LetheError as exc:
+            problem, status = exc.detail, exc.status
+        else:
+            if changed:
+                flash(gettext("Your password is changed. Every other session of your account has ended."))
+                return redirect(url_for("panel.today"))  # type: ignore[return-value]
+            problem, status = gettext("The current password is wrong."), 400
+    elif request.method == "POST":
+        problem, status = gettext("Check the highlighted fields."), 400
+    page = render_template("panel/password.html", form=form, problem=problem)
+    return Response(page, status=status)
 
 
 @bp.post("/language")

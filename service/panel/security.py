@@ -108,6 +108,7 @@ class Staff:
     display_name: str
     role: str
     language: str
+    must_change_password: bool = False
 
     def at_least(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
@@ -131,7 +132,14 @@ def load_staff() -> None:
         if account is None or account.disabled_at is not None or account.session_version != session.get("v"):
             session.clear()
             return
-        g.staff = Staff(account.id, account.username, account.display_name, account.role, account.language)
+        g.staff = Staff(
+            account.id,
+            account.username,
+            account.display_name,
+            account.role,
+            account.language,
+            account.must_change_password,
+        )
     if request.headers.get(POLL_HEADER) != "1":
         session["seen"] = now  # automatic refreshes do not count as activity
 
@@ -152,7 +160,8 @@ def current() -> Staff:
 
 
 def requires(role: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
-    """Decorate a view: anonymous visitors go to the login page, a lower role gets a 403 page."""
+    """Decorate a view: anonymous visitors go to the login page, a lower role gets a 403 page, and an account
+    signed in with an admin's temporary password goes to the password-change page."""
 
     def decorate(view: Callable[P, R]) -> Callable[P, R | Response]:
         @wraps(view)
@@ -161,6 +170,8 @@ def requires(role: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]
             if staff is None:
                 target = request.full_path if request.method == "GET" else None
                 return redirect(url_for("panel.login", next=target))  # type: ignore[return-value]
+            if staff.must_change_password and request.endpoint != "panel.password":
+                return redirect(url_for("panel.password"))  # type: ignore[return-value]
             if not staff.at_least(role):
                 abort(403)
             return view(*args, **kwargs)
