@@ -47,13 +47,19 @@ def test_a_loose_instance_folder_and_database_are_tightened_with_a_warning(
     migrate.upgrade(url)
     (instance / "lethe.sqlite3").chmod(0o644)
     with caplog.at_level(logging.WARNING, logger="service.storage.private"):
+        Database(url).dispose()
+    assert mode(instance / "lethe.sqlite3") == 0o600
+    warned = [r.getMessage() for r in caplog.records if r.name == "service.storage.private"]
+    assert any("was mode 0644" in m and "lethe.sqlite3" in m for m in warned)
+    caplog.clear()
+    (instance / "lethe.sqlite3").chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="service.storage.private"):
         app = create_app(Settings(instance_path=instance, database_url=url))
     try:
         assert mode(instance) == 0o700
         assert mode(instance / "lethe.sqlite3") == 0o600
         warned = [r.getMessage() for r in caplog.records if r.name == "service.storage.private"]
         assert any("was mode 0755" in m and str(instance) in m for m in warned)
-        assert any("was mode 0644" in m and "lethe.sqlite3" in m for m in warned)
     finally:
         app.extensions[EXTENSION].db.dispose()
 
