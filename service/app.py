@@ -9,6 +9,7 @@ from service import keyring, panel
 from service.checkin import replay
 from service.settings import Settings
 from service.storage.db import Database
+from service.storage.private import private_folder
 from service.web import health, kiosk_api, limits, openapi, pms_api, problems, receipt, schedule, telemetry
 from service.web.context import EXTENSION, Service, watch_keys
 
@@ -16,13 +17,13 @@ from service.web.context import EXTENSION, Service, watch_keys
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the verification service.
 
-    ``settings`` defaults to :meth:`Settings.from_env`. The instance folder and
-    the keys are created on first use; the database schema is not (run
+    ``settings`` defaults to :meth:`Settings.from_env`. The instance folder (0700,
+    tightened with a warning if looser) and the keys are created on first use; the database schema is not (run
     ``lethe db upgrade``, which ``lethe serve`` does before it starts).
     """
     settings = settings or Settings.from_env()
     instance = settings.instance_path.resolve()
-    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(instance)
     app = Flask(__name__, instance_path=str(instance))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

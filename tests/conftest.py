@@ -113,7 +113,7 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     schema with every table emptied."""
     if request.param == "sqlite":
         path = tmp_path / "lethe.sqlite3"
-        shutil.copyfile(request.getfixturevalue("_migrated_sqlite"), path)
+        shutil.copy(request.getfixturevalue("_migrated_sqlite"), path)  # with its 0600 mode
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("_migrated_postgres")
     engine = create_engine(url)
@@ -127,6 +127,16 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask of 0 for the test, so a file created without an explicit mode comes out world-writable."""
+    previous = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 # ---- the service in process ---------------------------------------------------------------------

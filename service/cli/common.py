@@ -26,8 +26,9 @@ def prepare(settings: Any) -> None:
     """Create the instance folder and keys, and bring the schema up to date."""
     from service import keyring
     from service.storage import migrate
+    from service.storage.private import private_folder
 
-    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(settings.instance_path)
     keyring.load_or_create(settings.resolved_key_dir)
     migrate.upgrade(settings.resolved_database_url, key_dir=settings.resolved_key_dir)
 

@@ -1,6 +1,7 @@
 """``lethe device`` (enrolment codes and the kiosk lifecycle) and ``lethe integration`` (PMS API keys).
 
-Every command that changes a kiosk takes ``--reason`` and ``--actor`` and runs in one transaction.
+Every command that changes a kiosk or revokes an integration takes ``--reason`` and ``--actor`` and runs in one
+transaction.
 """
 
 from __future__ import annotations
@@ -96,3 +97,44 @@ def integration_create(name: str) -> None:
     with command_session() as (_db, _ring, session):
         key = create_integration(session, name=name, actor="cli")
     click.echo(key)
+
+
+@integration.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def integration_list(as_json: bool) -> None:
+    """List PMS integrations: name, created, and when revoked (keys are never shown again)."""
+    from service.stays.integrations import list_integrations
+
+    with command_session() as (_db, _ring, session):
+        rows = [
+            {
+                "name": i.name,
+                "created_at": i.created_at.isoformat(timespec="seconds"),
+                "revoked_at": None if i.revoked_at is None else i.revoked_at.isoformat(timespec="seconds"),
+            }
+            for i in list_integrations(session)
+        ]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        click.echo(f"{row['name']}  created {row['created_at']}  {state}")
+
+
+@integration.command("revoke")
+@click.argument("name")
+@reason_option
+@actor_option
+def integration_revoke(name: str, reason: str, actor: str) -> None:
+    """Revoke a PMS integration's API key for good (a leaked or retired key); its next request is refused (401).
+
+    To replace a key, create a new integration under another name, switch the PMS to it, then revoke the old one.
+    """
+    import datetime as dt
+
+    from service.stays.integrations import revoke_integration
+
+    with command_session() as (_db, _ring, session):
+        revoke_integration(session, name=name, actor=actor, reason=reason, now=dt.datetime.now(dt.UTC))
+    click.echo(f"integration {name} revoked")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
+from sqlalchemy.orm import Session
 
-from service.cli.common import command_session
+from service.cli.common import actor_option, command_session
+
+if TYPE_CHECKING:
+    from service.storage.tables import StaffAccount
 
 
 @click.group()
@@ -57,3 +62,43 @@ def staff_create(username: str, display_name: str, role: str, totp: bool | None,
     if uri is not None:
         click.echo(f"TOTP secret (shown once): {created.totp_secret}")
         click.echo(f"TOTP URI (shown once): {uri}")
+
+
+def _account_by_username(session: Session, username: str) -> StaffAccount:
+    from sqlalchemy import select
+
+    from service.storage.tables import StaffAccount
+
+    found = session.scalars(select(StaffAccount).where(StaffAccount.username == username.strip().lower())).first()
+    if found is None:
+        raise click.ClickException(f"no staff account named {username}")
+    return found
+
+
+@staff.command("reset-password")
+@click.argument("username")
+@actor_option
+def staff_reset_password(username: str, actor: str) -> None:
+    """Reset a forgotten password (or a lost authenticator): prints a temporary password once, and for an
+    account with two-factor a new TOTP secret and URI once. The account must choose its own password at the
+    next sign-in; all its sessions end at once."""
+    from service.panel.accounts import reset_password
+
+    with command_session() as (_db, ring, session):
+        reset = reset_password(session, ring, _account_by_username(session, username), actor=actor)
+    click.echo(f"temporary password for {reset.username} (shown once): {reset.password}")
+    if reset.totp_secret is not None:
+        click.echo(f"TOTP secret (shown once): {reset.totp_secret}")
+        click.echo(f"TOTP URI (shown once): {reset.totp_uri()}")
+
+
+@staff.command("sign-out")
+@click.argument("username")
+@actor_option
+def staff_sign_out(username: str, actor: str) -> None:
+    """End every panel session of an account, on every device (e.g. a lost or shared computer)."""
+    from service.panel.accounts import end_sessions
+
+    with command_session() as (_db, _ring, session):
+        end_sessions(session, _account_by_username(session, username), actor=actor)
+    click.echo(f"every session of {username.strip().lower()} has ended")

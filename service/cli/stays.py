@@ -20,6 +20,7 @@ from service.cli.common import (
     reason_option,
     service_database,
 )
+from service.storage.private import write_private
 
 
 @click.group()
@@ -92,7 +93,9 @@ def stay_unlock(reference: str, reason: str, actor: str) -> None:
 @stay.command("checkout")
 @click.argument("reference")
 @actor_option
-@click.option("--receipt", "receipt_path", type=click.Path(dir_okay=False, path_type=Path), help="Write receipt here.")
+@click.option(
+    "--receipt", "receipt_path", type=click.Path(dir_okay=False, path_type=Path), help="Write receipt here (0600)."
+)
 def stay_checkout(reference: str, actor: str, receipt_path: Path | None) -> None:
     """Check the stay out: delete its templates and data key; print (or write) the signed receipt."""
     from service.stays.forget import checkout
@@ -107,7 +110,7 @@ def stay_checkout(reference: str, actor: str, receipt_path: Path | None) -> None
     if receipt_path is None:
         click.echo(text)
     else:
-        receipt_path.write_text(text + "\n")
+        write_private(receipt_path, text + "\n")
         click.echo(f"receipt written to {receipt_path}")
 
 
@@ -115,7 +118,7 @@ def stay_checkout(reference: str, actor: str, receipt_path: Path | None) -> None
 @click.argument("reference")
 @reason_option
 @actor_option
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here (0600).")
 def stay_export(reference: str, reason: str, actor: str, output: Path | None) -> None:
     """Export everything held about a stay (data-subject access request); no template bytes."""
     from service.stays.datasubject import export_stay
@@ -127,7 +130,7 @@ def stay_export(reference: str, reason: str, actor: str, output: Path | None) ->
     if output is None:
         click.echo(text)
     else:
-        output.write_text(text + "\n")
+        write_private(output, text + "\n")
         click.echo(f"export written to {output}")
 
 

@@ -1,4 +1,4 @@
-"""Staff accounts: roles, argon2id passwords, TOTP two-factor, lockout and a login rate limit.
+"""Staff accounts: roles, argon2id passwords, TOTP two-factor, sign-in throttling, ending sessions.
 
 Plain functions on a SQLAlchemy session (no Flask), so the CLI and the panel share them.
 """
@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pyotp
 from argon2 import PasswordHasher
@@ -29,6 +31,7 @@ MAX_FAILURES = 5  # consecutive failures before the account locks
 LOCKOUT = dt.timedelta(minutes=15)
 RATE_WINDOW = dt.timedelta(minutes=15)
 RATE_LIMIT = 20  # failed logins per source address per window
+SESSION_LIFETIME = dt.timedelta(hours=12)  # a session ends this long after sign-in, however active
 MIN_PASSWORD = 12
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 ISSUER = "Lethe panel"
@@ -51,16 +54,15 @@ class NewAccount:
 
 
 class LoginRefused(LetheError):
-    """A login that did not succeed. ``reason`` is for the audit log; the user sees one message."""
+    """A login that did not succeed. ``reason`` is for the audit log; the user sees one message, whatever it is."""
 
     code = "unauthenticated"
     status = 401
     title = "Authentication is required"
 
-    def __init__(self, reason: str, *, rate_limited: bool = False) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__()
         self.reason = reason
-        self.rate_limited = rate_limited
 
 
 def check_password_rules(password: str) -> None:
@@ -112,48 +114,82 @@ def source_digest(address: str) -> str:
     return hashlib.sha256(b"lethe/v1 login-source\x00" + address.encode()).hexdigest()
 
 
-def authenticate(
-    session: Session, keyring: Keyring, *, username: str, password: str, code: str, source: str, now: dt.datetime
-) -> StaffAccount:
-    """Check a login; on failure count it (per account and per source) and raise :class:`LoginRefused`.
+def device_digest(nonce: str) -> str:
+    return hashlib.sha256(b"lethe/v1 login-device\x00" + nonce.encode()).hexdigest()
 
-    The account locks for ``LOCKOUT`` after ``MAX_FAILURES`` consecutive failures;
-    a source address with ``RATE_LIMIT`` failures in ``RATE_WINDOW`` is refused
-    before any password is checked.
+
+def new_device_nonce() -> str:
+    """A fresh device-cookie nonce, given to a browser at each successful sign-in."""
+    return secrets.token_urlsafe(16)
+
+
+def authenticate(
+    session: Session,
+    keyring: Keyring,
+    *,
+    username: str,
+    password: str,
+    code: str,
+    source: str,
+    now: dt.datetime,
+    devices: Mapping[str, str] | None = None,
+) -> StaffAccount:
+    """Check a login; on failure count it and raise :class:`LoginRefused`, the same for every cause.
+
+    Every attempt verifies one argon2id hash (the account's, or a dummy one for an
+    unknown, disabled or locked account), so a refusal takes as long whatever its
+    cause. Throttling follows OWASP's device cookies: ``devices`` maps account ids
+    to the nonces of the device cookies the browser presented (checked by the
+    caller). From a *known device* of the account, failures count against that
+    device only and ``MAX_FAILURES`` within ``RATE_WINDOW`` lock it. From any
+    other browser, ``MAX_FAILURES`` consecutive failures lock the account to
+    unknown browsers for ``LOCKOUT``, and ``RATE_LIMIT`` failures from one source
+    address within ``RATE_WINDOW`` refuse unknown browsers from that address. So a
+    guesser on the lobby's network can block new browsers, never the desk's own.
     """
-    digest = source_digest(source)
     session.execute(delete(LoginFailure).where(LoginFailure.at < now - RATE_WINDOW))
-    recent = session.scalar(select(func.count()).select_from(LoginFailure).where(LoginFailure.source == digest))
-    if (recent or 0) >= RATE_LIMIT:
-        raise LoginRefused("rate-limited", rate_limited=True)
     account = session.scalars(
         select(StaffAccount).where(StaffAccount.username == username.strip().lower()).with_for_update()
     ).first()
+    usable = account is not None and account.disabled_at is None
+    password_ok = _verify(account.password_hash if account is not None and usable else _DUMMY, password)
+    nonce = (devices or {}).get(account.id) if account is not None else None
+    counter = device_digest(nonce) if nonce is not None else source_digest(source)
     if account is None:
-        _verify(_DUMMY, password)
-        _fail(session, digest, now, None, "unknown-user")
+        _fail(session, counter, now, None, "unknown-user")
     assert account is not None
-    if account.disabled_at is not None:
-        _verify(_DUMMY, password)
-        _fail(session, digest, now, account, "disabled")
-    if account.locked_until is not None and account.locked_until > now:
-        _fail(session, digest, now, account, "locked", count=False)
-    if not _verify(account.password_hash, password):
-        _fail(session, digest, now, account, "bad-password")
+    if not usable:
+        _fail(session, counter, now, account, "disabled")
+    if nonce is not None:
+        if _recent_failures(session, counter) >= MAX_FAILURES:
+            _fail(session, counter, now, account, "device-locked", count=False)
+    else:
+        if account.locked_until is not None and account.locked_until > now:
+            _fail(session, counter, now, account, "locked", count=False)
+        if _recent_failures(session, counter) >= RATE_LIMIT:
+            _fail(session, counter, now, account, "rate-limited", count=False)
+    if not password_ok:
+        _fail(session, counter, now, account, "bad-password", count=nonce is None)
     if account.totp_secret is not None:
         step = _totp_step(staff_secrets.open_secret(keyring, account.id, account.totp_secret), code, now)
         if step is None or step <= account.totp_last_step:
-            _fail(session, digest, now, account, "bad-totp")
+            _fail(session, counter, now, account, "bad-totp", count=nonce is None)
         account.totp_last_step = step or 0
     elif account.role in TOTP_REQUIRED:
-        _fail(session, digest, now, account, "totp-not-set-up")
+        _fail(session, counter, now, account, "totp-not-set-up", count=nonce is None)
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
-    account.failed_logins = 0
-    account.locked_until = None
+    if nonce is None:
+        account.failed_logins = 0
+        account.locked_until = None
     account.last_login_at = now
     audit.append(session, audit.Entry(actor=f"staff:{account.username}", action="staff.login", subject=account.id))
     return account
+
+
+def _recent_failures(session: Session, counter: str) -> int:
+    found = session.scalar(select(func.count()).select_from(LoginFailure).where(LoginFailure.source == counter))
+    return found or 0
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -178,14 +214,14 @@ def _totp_step(secret: str, code: str, now: dt.datetime) -> int | None:
 
 def _fail(
     session: Session,
-    digest: str,
+    counter: str,
     now: dt.datetime,
     account: StaffAccount | None,
     reason: str,
     *,
     count: bool = True,
 ) -> None:
-    session.add(LoginFailure(source=digest, at=now))
+    session.add(LoginFailure(source=counter, at=now))
     if account is not None and count:
         account.failed_logins += 1
         if account.failed_logins >= MAX_FAILURES:
@@ -217,6 +253,12 @@ def disable(session: Session, account: StaffAccount, *, actor: str, now: dt.date
     audit.append(session, audit.Entry(actor=actor, action="staff.disable", subject=account.id))
 
 
+def end_sessions(session: Session, account: StaffAccount, *, actor: str, action: str = "staff.sign-out") -> None:
+    """End every session of ``account`` on every device (its cookies carry the old session version)."""
+    account.session_version += 1
+    audit.append(session, audit.Entry(actor=actor, action=action, subject=account.id))
+
+
 def enable(session: Session, account: StaffAccount, *, actor: str) -> None:
     account.disabled_at = None
     account.failed_logins = 0
@@ -232,6 +274,66 @@ def reset_totp(session: Session, keyring: Keyring, account: StaffAccount, *, act
     account.session_version += 1
     audit.append(session, audit.Entry(actor=actor, action="staff.totp.reset", subject=account.id))
     return secret
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    """What an admin's password reset gives the account's owner, shown once: a temporary password and,
+    for an account with two-factor, a new TOTP secret."""
+
+    username: str
+    password: str = field(repr=False)
+    totp_secret: str | None = field(repr=False)
+
+    def totp_uri(self) -> str | None:
+        if self.totp_secret is None:
+            return None
+        return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.username, issuer_name=ISSUER)
+
+
+def change_password(session: Session, account: StaffAccount, *, current: str, new: str, now: dt.datetime) -> bool:
+    """The account's owner changes its password; False (recorded) if ``current`` is wrong.
+
+    A success ends every session of the account (the caller starts a new one for
+    the browser that asked) and clears a reset's forced change. Wrong current
+    passwords count as failed sign-ins: ``MAX_FAILURES`` in a row lock the
+    account to unknown browsers and end its sessions, so a borrowed session
+    cannot be used to guess the password.
+    """
+    if not _verify(account.password_hash, current):
+        account.failed_logins += 1
+        audit.append(session, audit.Entry(actor="panel", action="staff.password.failed", subject=account.id))
+        if account.failed_logins >= MAX_FAILURES:
+            account.failed_logins = 0
+            account.locked_until = now + LOCKOUT
+            end_sessions(session, account, actor="panel", action="staff.lockout")
+        return False
+    check_password_rules(new)
+    if _verify(account.password_hash, new):
+        raise BadRequest("the new password must differ from the current one")
+    account.password_hash = _hasher.hash(new)
+    account.must_change_password = False
+    account.failed_logins = 0
+    end_sessions(session, account, actor=f"staff:{account.username}", action="staff.password.change")
+    return True
+
+
+def reset_password(session: Session, keyring: Keyring, account: StaffAccount, *, actor: str) -> PasswordReset:
+    """An admin's reset for a forgotten password or a lost authenticator: a random temporary password
+    that must be changed at the next sign-in, a new TOTP secret if the account uses two-factor (the old
+    authenticator stops working), the lock cleared, and every session of the account ended."""
+    password = secrets.token_urlsafe(12)
+    account.password_hash = _hasher.hash(password)
+    account.must_change_password = True
+    account.failed_logins = 0
+    account.locked_until = None
+    secret = None
+    if account.totp_secret is not None or account.role in TOTP_REQUIRED:
+        secret = pyotp.random_base32()
+        account.totp_secret = staff_secrets.seal(keyring, account.id, secret)
+        account.totp_last_step = 0
+    end_sessions(session, account, actor=actor, action="staff.password.reset")
+    return PasswordReset(account.username, password, secret)
 
 
 def totp_uri(account: StaffAccount, secret: str) -> str:

@@ -1,4 +1,5 @@
-"""Administering the panel: staff accounts (create, disable, enable, reset two-factor)."""
+"""Administering the panel: staff accounts (create, disable, enable, reset two-factor, reset the password with
+two-factor re-enrolment, sign out everywhere)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def staff() -> Any:
 @bp.post("/staff/<account_id>/<operation>")
 @requires(ADMIN)
 def staff_change(account_id: str, operation: str) -> Any:
-    if operation not in {"disable", "enable", "reset-2fa"}:
+    if operation not in {"disable", "enable", "reset-2fa", "reset-password", "sign-out"}:
         abort(404)
     me = current()
     shown = None
@@ -69,6 +70,16 @@ def staff_change(account_id: str, operation: str) -> Any:
             accounts.disable(db, account, actor=actor(), now=now())
         elif operation == "enable":
             accounts.enable(db, account, actor=actor())
+        elif operation == "sign-out":
+            accounts.end_sessions(db, account, actor=actor())
+        elif operation == "reset-password":
+            reset = accounts.reset_password(db, service().keyring, account, actor=actor())
+            shown = {
+                "username": reset.username,
+                "password": reset.password,
+                "secret": reset.totp_secret,
+                "uri": reset.totp_uri(),
+            }
         else:
             secret = accounts.reset_totp(db, service().keyring, account, actor=actor())
             shown = {"username": account.username, "secret": secret, "uri": accounts.totp_uri(account, secret)}

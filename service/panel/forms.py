@@ -14,7 +14,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
 from models.registry import OPERATING_POINTS
 from service.panel.accounts import MIN_PASSWORD, ROLES
@@ -24,6 +24,12 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
     username = StringField(validators=[DataRequired(), Length(max=64)])
     password = PasswordField(validators=[DataRequired(), Length(max=200)])
     code = StringField(validators=[Optional(), Regexp(r"^\s*\d{3}\s?\d{3}\s*$")])
+
+
+class PasswordForm(FlaskForm):  # type: ignore[misc]
+    current = PasswordField(validators=[DataRequired(), Length(max=200)])
+    new = PasswordField(validators=[DataRequired(), Length(min=MIN_PASSWORD, max=200)])
+    confirm = PasswordField(validators=[DataRequired(), EqualTo("new", message="The two new passwords differ.")])
 
 
 class ActionForm(FlaskForm):  # type: ignore[misc]

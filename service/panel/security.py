@@ -1,10 +1,14 @@
 """The panel's session, CSRF, role checks and security headers.
 
 * The session is Flask's signed cookie, keyed by a secret kept in the instance
-  folder; it holds the staff id, the account's session version (bumped when an
-  account is disabled or its 2FA reset, which ends its sessions) and the time of
-  the last request, for the idle timeout (the Today page's automatic refreshes
-  do not count as activity).
+  folder; it holds the staff id, the account's session version, the time of
+  sign-in and the time of the last request. A request is refused unless the
+  version still matches the account's in the database: signing out, a
+  password change or reset, a two-factor reset, disabling the account and an
+  admin's "sign out everywhere" bump it, which ends every session of the
+  account, so a cookie copied before any of these is worthless. A session also
+  ends after the idle timeout (the Today page's automatic refreshes do not
+  count as activity) and ``SESSION_LIFETIME`` after sign-in.
 * Cookies are HttpOnly, SameSite=Strict and Secure (``LETHE_PANEL_SECURE_COOKIES``
   turns Secure off for plain-HTTP loopback tests only).
 * Every POST under ``/panel`` must carry a valid Flask-WTF CSRF token; the JSON
@@ -27,7 +31,7 @@ from typing import ParamSpec, TypeVar
 from flask import Flask, Response, abort, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from service.panel.accounts import RANK
+from service.panel.accounts import RANK, SESSION_LIFETIME
 from service.settings import Settings
 from service.storage.tables import StaffAccount
 from service.web.context import EXTENSION, service
@@ -104,6 +108,7 @@ class Staff:
     display_name: str
     role: str
     language: str
+    must_change_password: bool = False
 
     def at_least(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
@@ -117,7 +122,8 @@ def load_staff() -> None:
         return
     svc = service()
     now = svc.now().timestamp()
-    if now - float(session.get("seen", 0)) > svc.settings.panel_idle_timeout_s:
+    idle = now - float(session.get("seen", 0)) > svc.settings.panel_idle_timeout_s
+    if idle or now - float(session.get("since", 0)) > SESSION_LIFETIME.total_seconds():
         session.clear()
         g.session_expired = True
         return
@@ -126,7 +132,14 @@ def load_staff() -> None:
         if account is None or account.disabled_at is not None or account.session_version != session.get("v"):
             session.clear()
             return
-        g.staff = Staff(account.id, account.username, account.display_name, account.role, account.language)
+        g.staff = Staff(
+            account.id,
+            account.username,
+            account.display_name,
+            account.role,
+            account.language,
+            account.must_change_password,
+        )
     if request.headers.get(POLL_HEADER) != "1":
         session["seen"] = now  # automatic refreshes do not count as activity
 
@@ -136,7 +149,7 @@ def start_session(account: StaffAccount) -> None:
     session.permanent = True
     session["staff"] = account.id
     session["v"] = account.session_version
-    session["seen"] = service().now().timestamp()
+    session["since"] = session["seen"] = service().now().timestamp()
 
 
 def current() -> Staff:
@@ -147,7 +160,8 @@ def current() -> Staff:
 
 
 def requires(role: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
-    """Decorate a view: anonymous visitors go to the login page, a lower role gets a 403 page."""
+    """Decorate a view: anonymous visitors go to the login page, a lower role gets a 403 page, and an account
+    signed in with an admin's temporary password goes to the password-change page."""
 
     def decorate(view: Callable[P, R]) -> Callable[P, R | Response]:
         @wraps(view)
@@ -156,6 +170,8 @@ def requires(role: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]
             if staff is None:
                 target = request.full_path if request.method == "GET" else None
                 return redirect(url_for("panel.login", next=target))  # type: ignore[return-value]
+            if staff.must_change_password and request.endpoint != "panel.password":
+                return redirect(url_for("panel.password"))  # type: ignore[return-value]
             if not staff.at_least(role):
                 abort(403)
             return view(*args, **kwargs)

@@ -14,18 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from service.storage.private import private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _DEFERRED = "lethe.deferred"  # a connection.info flag: the next SQLite BEGIN is deferred (see Database.read)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url`` with the pragmas and pool settings Lethe relies on."""
+    """Create an engine for ``url`` with the pragmas and pool settings Lethe relies on.
+
+    A SQLite database file is created (or tightened) to mode 0600 first (:mod:`service.storage.private`).
+    """
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:") and Path(database).parent.is_dir():
+            private_file(Path(database), "-wal", "-shm", "-journal")
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_begin)

@@ -10,6 +10,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -237,13 +239,16 @@ class StaffAccount(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Set by an admin's password reset: the temporary password only opens the password-change page.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class LoginFailure(Base):
-    """A failed panel login from one source address (its SHA-256), for the rate limit."""
+    """A failed panel login, counted against its source address or the browser's device cookie (a SHA-256 of either),
+    for sign-in throttling (``service/panel/accounts.py``)."""
 
     __tablename__ = "staff_login_failures"
 

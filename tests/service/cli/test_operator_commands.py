@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,10 @@ def test_device_lifecycle_commands(env: Database) -> None:
     assert status == 2  # --reason is required
 
 
+@pytest.mark.usefixtures("open_umask")
 def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     today = dt.datetime.now(dt.UTC).date()
+    (tmp_path / "instance").mkdir(mode=0o700)
     with env.transaction() as session:
         ring = keyring.load_or_create(tmp_path / "instance" / "keys")
         reference = create_reservation(
@@ -67,8 +70,10 @@ def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     export = tmp_path / "export.json"
     assert run("stay", "export", reference, "--reason", "DSAR 7", "--output", str(export))[0] == 0
     assert json.loads(export.read_text())["stay"]["guest_name"] == "Cy Guest"
+    assert stat.S_IMODE(export.stat().st_mode) == 0o600
     receipt = tmp_path / "receipt.json"
     assert run("stay", "checkout", reference, "--receipt", str(receipt))[0] == 0
+    assert stat.S_IMODE(receipt.stat().st_mode) == 0o600
     public = tmp_path / "receipt.pem"
     public.write_bytes(ring.receipt_public_keys()[0].to_pem())
     status, out = run("receipt", "verify", str(receipt), "--public-key", str(public))
@@ -109,3 +114,39 @@ def test_reservations_import_writes_codes_privately(env: Database, tmp_path: Pat
     assert status == 1
     assert "departure is before arrival" in out
     assert not (tmp_path / "more.csv").exists()
+
+
+def test_integration_revoke_refuses_the_key_from_the_next_request(env: Database, tmp_path: Path) -> None:
+    from service.app import create_app
+    from service.settings import Settings
+    from service.web.context import EXTENSION
+
+    status, key = run("integration", "create", "front-office")
+    assert status == 0, key
+    key = key.strip()
+    app = create_app(Settings.from_env())
+    try:
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {key}"}
+        assert client.get("/pms/v1/reservations?date=2026-12-04", headers=headers).status_code == 200
+        status, out = run("integration", "revoke", "front-office", "--reason", "key leaked in a ticket")
+        assert (status, out.strip()) == (0, "integration front-office revoked")
+        answer = client.get("/pms/v1/reservations?date=2026-12-04", headers=headers)
+        assert answer.status_code == 401
+        assert answer.json is not None
+        assert answer.json["code"] == "unauthenticated"
+    finally:
+        app.extensions[EXTENSION].db.dispose()
+    status, out = run("integration", "revoke", "front-office", "--reason", "key leaked in a ticket")
+    assert status == 1
+    assert "invalid-transition" in out
+    assert "was revoked at" in out
+    assert run("integration", "revoke", "no-such-pms", "--reason", "typo in the name")[0] == 1
+    assert run("integration", "revoke", "front-office", "--reason", "x")[0] == 1
+    status, out = run("integration", "list", "--json")
+    listed = json.loads(out)
+    assert [(i["name"], i["revoked_at"] is not None) for i in listed] == [("front-office", True)]
+    with env.transaction() as session:
+        entries = session.execute(text("SELECT details FROM audit_log WHERE action = 'integration.revoke'")).all()
+    assert len(entries) == 1
+    assert json.loads(entries[0][0]) == {"name": "front-office", "reason": "key leaked in a ticket"}

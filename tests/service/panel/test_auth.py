@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from typing import Literal
 
 import pyotp
+import pytest
+from argon2 import PasswordHasher
 from flask.testing import FlaskClient
 
 from service.panel import accounts
-from service.storage.tables import AuditEntry, StaffAccount
+from service.storage.tables import AuditEntry, LoginFailure, StaffAccount
 from service.web.context import Service
-from tests.helpers.service import Staff, csrf_token
+from tests.helpers.service import PASSWORD, Account, Staff, csrf_token
 
 
 def test_anonymous_visitor_goes_to_login(client: FlaskClient) -> None:
@@ -61,7 +65,7 @@ def test_lockout_after_repeated_failures(staff: Staff, svc: Service) -> None:
     desk = staff.create("front_desk")
     for _ in range(accounts.MAX_FAILURES):
         assert staff.login(desk, password="not the password").status_code == 401
-    # Locked: even the right password is refused now.
+    # Locked to browsers it never signed in from: even the right password is refused now.
     assert staff.login(desk).status_code == 401
     with svc.db.transaction() as session:
         account = session.query(StaffAccount).filter_by(username=desk.username).one()
@@ -74,16 +78,87 @@ def test_lockout_after_repeated_failures(staff: Staff, svc: Service) -> None:
 def test_rate_limit_per_source_address(staff: Staff) -> None:
     count = accounts.RATE_LIMIT // (accounts.MAX_FAILURES - 1) + 1
     names = [staff.create("front_desk", f"desk{i}") for i in range(count)]
-    statuses = []
     for account in names:
         for _ in range(accounts.MAX_FAILURES - 1):
-            statuses.append(staff.login(account, password="not the password").status_code)
-    assert statuses.count(429) >= 1
-    assert statuses.index(429) == accounts.RATE_LIMIT
-    # A correct login from the same address is refused while the limit holds.
-    answer = staff.login(names[-1])
-    assert answer.status_code == 429
-    assert "15" in answer.get_data(as_text=True)
+            assert staff.login(account, password="not the password").status_code == 401
+    # A correct login from the same address, from a browser none of them used, is refused while the limit holds.
+    assert staff.login(names[-1]).status_code == 401
+
+
+def _refusal_page(answer: object) -> str:
+    page: str = answer.get_data(as_text=True)  # type: ignore[attr-defined]
+    page = re.sub(r'name="csrf_token" type="hidden" value="[^"]+"', "", page)
+    return re.sub(r'id="username" name="username"[^>]*>', "", page)
+
+
+def test_every_refusal_is_the_same_answer_and_verifies_one_hash(
+    staff: Staff, svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = staff.create("front_desk")
+    gone = staff.create("front_desk", "gone")
+    locked = staff.create("front_desk", "locked")
+    with svc.db.transaction() as session:
+        disabled = session.query(StaffAccount).filter_by(username="gone").one()
+        accounts.disable(session, disabled, actor="t", now=svc.now())
+        session.query(StaffAccount).filter_by(username="locked").one().locked_until = svc.now() + accounts.LOCKOUT
+    verified: list[str | bytes] = []
+
+    class CountingHasher(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            verified.append(hash)
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(accounts, "_hasher", CountingHasher())
+    attempts = {
+        "unknown user": (Account("nobody", "front_desk", None), PASSWORD),
+        "wrong password": (desk, "not the password"),
+        "disabled": (gone, PASSWORD),
+        "locked": (locked, PASSWORD),
+    }
+    pages = {}
+    for cause, (account, password) in attempts.items():
+        verified.clear()
+        answer = staff.login(account, password=password)
+        assert answer.status_code == 401, cause  # type: ignore[attr-defined]
+        assert len(verified) == 1, cause
+        pages[cause] = _refusal_page(answer)
+    assert len(set(pages.values())) == 1
+    # The address limit refuses with the same page and the same hashing too.
+    with svc.db.transaction() as session:
+        digest = accounts.source_digest("127.0.0.1")
+        session.add_all(LoginFailure(source=digest, at=svc.now()) for _ in range(accounts.RATE_LIMIT))
+    verified.clear()
+    answer = staff.login(desk)
+    assert answer.status_code == 401  # type: ignore[attr-defined]
+    assert len(verified) == 1
+    assert _refusal_page(answer) == pages["unknown user"]
+
+
+def test_an_outsider_cannot_lock_the_desk_out_of_its_own_browser(client: FlaskClient, staff: Staff) -> None:
+    desk = staff.sign_in_as("front_desk")
+    token = csrf_token(client.get("/panel/today").get_data(as_text=True))
+    client.post("/panel/logout", data={"csrf_token": token})
+    # A guest on the same network (same address, no device cookie) guesses until the account and the address lock.
+    outsider = client.application.test_client()
+    outsider.environ_base.update(client.environ_base)
+    guesser = Staff(outsider, staff.svc)
+    for _ in range(accounts.RATE_LIMIT + 1):
+        assert guesser.login(desk, password="a wrong guess!").status_code == 401
+    assert guesser.login(desk).status_code == 401
+    # The desk's browser, which signed in before, still signs in with the right password.
+    assert staff.login(desk).status_code == 302
+
+
+def test_a_known_browser_is_throttled_on_its_own(client: FlaskClient, staff: Staff) -> None:
+    desk = staff.sign_in_as("front_desk")
+    client.post("/panel/logout", data={"csrf_token": csrf_token(client.get("/panel/today").get_data(as_text=True))})
+    for _ in range(accounts.MAX_FAILURES):
+        assert staff.login(desk, password="a wrong guess!").status_code == 401
+    assert staff.login(desk).status_code == 401
+    # Other browsers are not affected by that browser's failures.
+    other = client.application.test_client()
+    other.environ_base.update(client.environ_base)
+    assert Staff(other, staff.svc).login(desk).status_code == 302
 
 
 def test_post_without_csrf_token_is_refused_with_an_html_page(client: FlaskClient, staff: Staff) -> None:
@@ -157,3 +232,45 @@ def test_manager_without_totp_cannot_sign_in(staff: Staff, svc: Service) -> None
         session.query(StaffAccount).filter_by(username=manager.username).one().totp_secret = None
     assert staff.login(manager, code="").status_code == 401
     assert pyotp.random_base32()
+
+
+def _panel_cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie("lethe_panel", path="/panel")
+    assert cookie is not None
+    return cookie.value
+
+
+def _replay(client: FlaskClient, value: str) -> int:
+    client.set_cookie("lethe_panel", value, domain="localhost", path="/panel")
+    status: int = client.get("/panel/today").status_code
+    return status
+
+
+def test_a_cookie_captured_before_logout_is_refused(client: FlaskClient, staff: Staff) -> None:
+    staff.sign_in_as("front_desk")
+    captured = _panel_cookie(client)
+    token = csrf_token(client.get("/panel/today").get_data(as_text=True))
+    assert client.post("/panel/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/panel/today").status_code == 302
+    assert _replay(client, captured) == 302
+
+
+def test_admin_signs_an_account_out_everywhere(client: FlaskClient, staff: Staff, svc: Service) -> None:
+    desk = staff.sign_in_as("front_desk")
+    captured = _panel_cookie(client)
+    client.delete_cookie("lethe_panel", domain="localhost", path="/panel")
+    staff.sign_in_as("admin")
+    with svc.db.transaction() as session:
+        desk_id = session.query(StaffAccount).filter_by(username=desk.username).one().id
+    token = csrf_token(client.get("/panel/staff").get_data(as_text=True))
+    assert client.post(f"/panel/staff/{desk_id}/sign-out", data={"csrf_token": token}).status_code == 302
+    assert _replay(client, captured) == 302
+    with svc.db.transaction() as session:
+        assert session.query(AuditEntry).filter_by(action="staff.sign-out", subject=desk_id).count() == 1
+
+
+def test_a_session_ends_after_its_absolute_lifetime(client: FlaskClient, staff: Staff) -> None:
+    staff.sign_in_as("front_desk")
+    with client.session_transaction("/panel/today", base_url="https://localhost") as session:
+        session["since"] = session["since"] - accounts.SESSION_LIFETIME.total_seconds() - 1
+    assert client.get("/panel/today").status_code == 302
