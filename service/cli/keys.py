@@ -215,3 +215,5 @@ def receipt_verify(file: Path, public_key: Path) -> None:
         f"VALID deletion receipt {claims.receipt_id}: {claims.templates} template(s) and "
         f"{claims.data_keys} data key(s) deleted at {claims.deleted_at.isoformat()} (key {key.key_id.hex()})"
     )
+    if claims.audit is not None:
+        click.echo(f"  audit checkpoint: {claims.audit.entries} entries, head {claims.audit.head}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -102,7 +103,7 @@ def stay_checkout(reference: str, actor: str, receipt_path: Path | None) -> None
         receipt = checkout(
             session, ring, stay_by_reference(session, reference), actor=actor, now=dt.datetime.now(dt.UTC)
         )
-    db.checkpoint()
+    erase_copies(db)
     text = json.dumps({"receipt": receipt}, indent=2)
     if receipt_path is None:
         click.echo(text)
@@ -145,8 +146,18 @@ def stay_erase(reference: str, reason: str, actor: str, yes: bool) -> None:
         click.confirm(f"Erase stay {reference.upper()} and everything about it?", abort=True)
     with command_session() as (db, _ring, session):
         erasure = erase_stay(session, stay_by_reference(session, reference), actor=actor, reason=reason)
-    db.checkpoint()
+    erase_copies(db)
     echo_json(erasure.as_json())
+
+
+def erase_copies(db: Any) -> None:
+    """:meth:`Database.erase_copies`, its ``deletion-pending`` as the CLI shows an error."""
+    from service.errors import LetheError
+
+    try:
+        db.erase_copies()
+    except LetheError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.detail}") from None
 
 
 @click.group()
