@@ -115,7 +115,10 @@ def audit_verify(checkpoint_files: tuple[Path, ...], public_keys: tuple[Path, ..
                 for anchor in checkpoints.anchors_from(_read_json(path), keys, source=str(path))
             ]
             anchors += checkpoints.anchors_from(
-                checkpoints.export_document(checkpoints.stored(session)), keys, source="stored checkpoint"
+                checkpoints.export_document(checkpoints.stored(session)),
+                keys,
+                source="stored checkpoint",
+                skip_unknown_keys=True,  # signed by a receipt key since retired
             )
         except InvalidSignature as exc:
             raise click.ClickException(f"checkpoint not usable: {exc}") from None

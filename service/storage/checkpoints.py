@@ -89,18 +89,27 @@ def export_document(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"type": EXPORT_TYPE, "checkpoints": list(documents)}
 
 
-def anchors_from(data: object, keys: Sequence[VerifyKey], *, source: str) -> list[Anchor]:
+def anchors_from(
+    data: object, keys: Sequence[VerifyKey], *, source: str, skip_unknown_keys: bool = False
+) -> list[Anchor]:
     """The verified chain heads in ``data``: an export, one checkpoint document, or a deletion receipt (version 2).
 
     Each signature is checked with the one of ``keys`` its ``key_id`` names.
     Raises :class:`~protocol.InvalidSignature` naming what is wrong: a
-    checkpoint that does not verify is never used.
+    checkpoint that does not verify is never used. With ``skip_unknown_keys``
+    a checkpoint of an export signed by a key not in ``keys`` (one since
+    retired) is left out instead.
     """
     if isinstance(data, dict) and data.get("type") == EXPORT_TYPE and set(data) == {"type", "checkpoints"}:
         items = data["checkpoints"]
         if not isinstance(items, list):
             raise InvalidSignature(f"{source}: checkpoints is not a list")
-        return [_anchor(item, keys, f"{source} #{n}") for n, item in enumerate(items, 1)]
+        known = {k.key_id.hex() for k in keys}
+        return [
+            _anchor(item, keys, f"{source} #{n}")
+            for n, item in enumerate(items, 1)
+            if not skip_unknown_keys or not isinstance(item, dict) or item.get("key_id") in known
+        ]
     if isinstance(data, dict) and isinstance(data.get("receipt"), dict) and set(data) == {"receipt"}:
         data = data["receipt"]
     return [_anchor(data, keys, source)]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from protocol import verify_receipt
+from protocol import InvalidSignature, SigningKey, verify_receipt
 from service.storage import checkpoints
 from service.storage.audit import Anchor, entry_hash, verify_chain
 from service.storage.tables import AuditCheckpoint, AuditEntry
@@ -139,3 +140,14 @@ def test_the_service_schedule_signs_a_checkpoint_when_the_chain_moved(app: Flask
         count = session.scalar(select(func.count()).select_from(AuditEntry))
     assert len(documents) == 1
     assert documents[0]["claims"]["entries"] == count
+
+
+def test_stored_checkpoints_of_a_retired_key_are_left_out_saved_ones_are_refused(actions: Actions) -> None:
+    actions.checkin(random_template(1), random_template(2))
+    with actions.svc.db.transaction() as session:
+        checkpoints.record(session, actions.svc.keyring.receipt_key)
+        export = checkpoints.export_document(checkpoints.stored(session))
+    newer = [SigningKey.generate().public_key()]
+    assert checkpoints.anchors_from(export, newer, source="stored", skip_unknown_keys=True) == []
+    with pytest.raises(InvalidSignature, match="not among the keys given"):
+        checkpoints.anchors_from(export, newer, source="saved")
