@@ -201,9 +201,16 @@ def reservations_import(file: Path, codes_path: Path, actor: str) -> None:
 )
 @actor_option
 def purge(batch: int, actor: str) -> None:
-    """Delete what checkout missed: overdue stays, no-shows, abandoned sessions (idempotent)."""
-    from service.stays.retention import purge_all
+    """Delete what checkout missed: overdue stays, no-shows, abandoned sessions (idempotent).
 
-    with service_database() as (_settings, database, _ring):
+    Then sign an audit checkpoint if the chain moved since the last one, as the
+    service's own schedule does.
+    """
+    from service.stays.retention import purge_all
+    from service.storage import checkpoints
+
+    with service_database() as (_settings, database, ring):
         report = purge_all(database, actor=actor, batch=batch)
+        with database.transaction() as session:
+            checkpoints.record_if_moved(session, ring.receipt_key)
     echo_json(report.as_json())
