@@ -157,10 +157,8 @@ class Database:
             pause = 0.001
             while True:
                 _busy, frames, done = _checkpoint(cursor, "PASSIVE", busy_ms=0)
-                # Our frames are in the file once all up to ``target`` are, or the WAL was reset (which needs that).
-                if (frames < target or done >= target) and _checkpoint(cursor, "TRUNCATE", busy_ms=_TRUNCATE_WAIT_MS)[
-                    0
-                ] == 0:
+                in_file = done >= target or frames < target  # a WAL is reset only once wholly copied
+                if in_file and _checkpoint(cursor, "TRUNCATE", busy_ms=_TRUNCATE_WAIT_MS)[0] == 0:
                     return
                 if time.monotonic() + pause > deadline:
                     raise DeletionPending()
