@@ -333,7 +333,8 @@ def _pg_restore(dump: Path, database_url: str) -> None:
 
 def _restore_keys(source: Path, key_dir: Path) -> None:
     """Put the backup's key files in ``key_dir`` (0700, files 0600); keys made since are kept, not deleted."""
-    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a fresh server: the instance folder too
+    key_dir.mkdir(mode=0o700, exist_ok=True)
     os.chmod(key_dir, 0o700)
     for path in sorted(source.glob("*.key")):
         target = key_dir / path.name

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,12 +108,19 @@ def test_after_losing_the_database_the_exported_deletion_log_keeps_deleted_stays
     assert run("stay", "checkout", checked_out)[0] == 0
     assert run("audit", "deletions", "--output", str(log))[0] == 0
     env.dispose()
+    instance = tmp_path / "instance"
+    keys_before = sorted(p.name for p in (instance / "keys").glob("*.key"))
+    shutil.rmtree(instance)  # the server is lost: its database and its key folder
     database = Path(env.engine.url.database or "")
+    database.parent.mkdir(exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         database.with_name(database.name + suffix).unlink(missing_ok=True)
     status, out = run("restore", str(archive), "--yes", "--deletions", str(log))
     assert status == 0, out
     assert _held(env, checked_out) == ("checked_out", 0, 0)
+    assert sorted(p.name for p in (instance / "keys").glob("*.key")) == keys_before
+    assert {(instance / "keys" / name).stat().st_mode & 0o777 for name in keys_before} == {0o600}
+    assert (instance / "keys").stat().st_mode & 0o777 == 0o700
 
 
 def test_restore_refuses_a_changed_archive(env: Database, tmp_path: Path) -> None:
