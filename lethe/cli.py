@@ -16,6 +16,7 @@ from lethe.booking import booking
 from lethe.demo import demo
 from lethe.eval import evaluate
 from models.cli import media, models
+from service.cli.backup import audit_deletions, backup, restore
 from service.cli.devices import device, integration
 from service.cli.keys import audit, keys, receipt
 from service.cli.property import property_group
@@ -29,14 +30,30 @@ from service.cli.stays import purge, reservations, stay
 def main() -> None:
     """Lethe: privacy-preserving face check-in for hotels.
 
-    Service side: serve, db, device, integration, receipt, stay, purge, audit, keys,
-    reservations, property, staff, booking. Kiosk side: kiosk.
+    Service side: serve, db, backup, restore, device, integration, receipt, stay, purge,
+    audit, keys, reservations, property, staff, booking. Kiosk side: kiosk.
     Both: models, media. Measurements: eval, bench. Try it all at once: demo.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (serve, db, device, integration, receipt, stay, purge, audit, keys, reservations, property_group, staff):
+audit.add_command(audit_deletions)
+for command in (
+    serve,
+    db,
+    backup,
+    restore,
+    device,
+    integration,
+    receipt,
+    stay,
+    purge,
+    audit,
+    keys,
+    reservations,
+    property_group,
+    staff,
+):
     main.add_command(command)
 for command in (kiosk, models, media, demo, evaluate, booking, bench):
     main.add_command(command)

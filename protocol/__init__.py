@@ -1,10 +1,11 @@
-"""The wire contract between kiosk and service: templates, envelopes, receipts.
+"""The wire contract between kiosk and service: templates, envelopes, receipts, audit checkpoints.
 
 This package is the only place that touches ``cryptography.hazmat``. Its public
 functions are listed in ``__all__``; the format is specified in ``docs/protocol.md``.
 """
 
 from protocol.booking import BookingCode, new_stay_secret, parse_booking_code, secret_fingerprint
+from protocol.checkpoint import ChainHead, Checkpoint, sign_checkpoint, verify_checkpoint
 from protocol.envelope import Envelope, Header, open_envelope, parse_envelope, seal, seal_at_time
 from protocol.errors import InvalidBookingCode, InvalidEnvelope, InvalidSignature, InvalidTemplate, ProtocolError
 from protocol.keys import DEFAULT_SUITE, RecipientPrivateKey, RecipientPublicKey, SigningKey, Suite, VerifyKey
@@ -16,7 +17,9 @@ from protocol.template import Template, decode_template, encode_template
 __all__ = [
     "DEFAULT_SUITE",
     "BookingCode",
+    "ChainHead",
     "CheckinPayload",
+    "Checkpoint",
     "DeletionClaims",
     "Envelope",
     "Header",
@@ -47,8 +50,10 @@ __all__ = [
     "seal",
     "seal_at_time",
     "secret_fingerprint",
+    "sign_checkpoint",
     "sign_receipt",
     "sign_request",
+    "verify_checkpoint",
     "verify_receipt",
     "verify_request",
 ]

@@ -4,7 +4,8 @@ A receipt document is ``{"claims": {...}, "key_id": "<hex>", "signature": "<base
 The signature covers ``RECEIPT_DOMAIN || canonical_json(claims)``. Anyone with
 the service's receipt public key can verify it offline. The claims are
 :class:`DeletionClaims`; :func:`verify_receipt` accepts exactly their fields,
-of this version.
+of version 1 (no audit chain head) or 2 (with the signed head of the audit
+chain after the checkout was recorded, a checkpoint: ``protocol.checkpoint``).
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from protocol.checkpoint import ChainHead, parse_utc
 from protocol.errors import InvalidSignature
 from protocol.keys import SigningKey, VerifyKey
 from protocol.payload import canonical_json
 
 RECEIPT_DOMAIN = b"lethe/v1 deletion-receipt\x00"
 RECEIPT_TYPE = "lethe.deletion-receipt"
-RECEIPT_VERSION = 1
-_FIELDS = {"type", "version", "receipt_id", "stay_ref_digest", "deleted", "deleted_at"}
+RECEIPT_VERSION = 2
+_FIELDS_V1 = {"type", "version", "receipt_id", "stay_ref_digest", "deleted", "deleted_at"}
+_FIELDS = {1: _FIELDS_V1, 2: _FIELDS_V1 | {"audit"}}
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class DeletionClaims:
 
     ``stay_ref_digest`` is the stay secret's fingerprint, so the guest can
     recognise their receipt from their booking QR and nobody else can link it to
-    a name. ``deleted_at`` is UTC, to the second.
+    a name. ``deleted_at`` is UTC, to the second. ``audit`` is the audit chain's
+    length and head once the checkout was recorded (version 2; ``None`` in a
+    version 1 receipt), so every receipt a guest keeps is also a checkpoint.
     """
 
     receipt_id: str
@@ -41,25 +46,36 @@ class DeletionClaims:
     templates: int
     data_keys: int
     deleted_at: dt.datetime
+    audit: ChainHead | None = None
+
+    @property
+    def version(self) -> int:
+        return 1 if self.audit is None else 2
 
     def to_json(self) -> dict[str, Any]:
         """The claims as they are signed (``docs/protocol.md``)."""
-        return {
+        body: dict[str, Any] = {
             "type": RECEIPT_TYPE,
-            "version": RECEIPT_VERSION,
+            "version": self.version,
             "receipt_id": self.receipt_id,
             "stay_ref_digest": self.stay_ref_digest,
             "deleted": {"templates": self.templates, "data_keys": self.data_keys},
             "deleted_at": self.deleted_at.astimezone(dt.UTC).isoformat(timespec="seconds"),
         }
+        if self.audit is not None:
+            body["audit"] = self.audit.to_json()
+        return body
 
     @classmethod
     def from_json(cls, claims: Mapping[str, Any]) -> DeletionClaims:
-        """Parse signed claims strictly (exactly these fields, this type and version) or raise InvalidSignature."""
-        if set(claims) != _FIELDS or claims["type"] != RECEIPT_TYPE:
+        """Parse signed claims strictly (exactly the fields of their version, 1 or 2) or raise InvalidSignature."""
+        version = claims.get("version")
+        if claims.get("type") != RECEIPT_TYPE:
             raise InvalidSignature("not a deletion receipt")
-        if claims["version"] != RECEIPT_VERSION:
-            raise InvalidSignature(f"unknown receipt version {claims['version']!r}")
+        if type(version) is not int or version not in _FIELDS:
+            raise InvalidSignature(f"unknown receipt version {version!r}")
+        if set(claims) != _FIELDS[version]:
+            raise InvalidSignature("not a deletion receipt")
         deleted = claims["deleted"]
         if not isinstance(deleted, dict) or set(deleted) != {"templates", "data_keys"}:
             raise InvalidSignature("the receipt's deleted counts are malformed")
@@ -67,13 +83,9 @@ class DeletionClaims:
         counts = (deleted["templates"], deleted["data_keys"])
         if not all(isinstance(t, str) for t in texts) or not all(type(c) is int and c >= 0 for c in counts):
             raise InvalidSignature("the receipt's claims have the wrong types")
-        try:
-            deleted_at = dt.datetime.fromisoformat(claims["deleted_at"])
-        except ValueError:
-            raise InvalidSignature("the receipt's deleted_at is not an ISO 8601 time") from None
-        if deleted_at.tzinfo is None:
-            raise InvalidSignature("the receipt's deleted_at has no time zone")
-        return cls(claims["receipt_id"], claims["stay_ref_digest"], counts[0], counts[1], deleted_at)
+        deleted_at = parse_utc(claims["deleted_at"], "the receipt's deleted_at")
+        audit = ChainHead.from_json(claims["audit"]) if version == 2 else None
+        return cls(claims["receipt_id"], claims["stay_ref_digest"], counts[0], counts[1], deleted_at, audit)
 
 
 def sign_receipt(claims: DeletionClaims, key: SigningKey) -> dict[str, Any]:

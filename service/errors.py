@@ -77,4 +77,10 @@ ConsentVersionMismatch = _error(
 )
 StayLocked = _error("stay-locked", 423, "Face check-in is locked for this stay after repeated failures")
 RateLimited = _error("rate-limited", 429, "Too many requests; slow down", retryable=True)
+DeletionPending = _error(
+    "deletion-pending",
+    503,
+    "The data is deleted but an older database reader still holds a copy; the receipt waits until it is gone",
+    retryable=True,
+)
 ServiceNotReady = _error("service-not-ready", 503, "The service is not ready; retry shortly", retryable=True)

@@ -1,8 +1,9 @@
-"""``lethe keys`` (list, rotate, re-wrap, retire), ``lethe audit verify`` and ``lethe receipt verify`` (offline)."""
+"""``lethe keys`` (list, rotate, re-wrap, retire), ``lethe audit verify | checkpoint`` and ``lethe receipt verify``."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -80,17 +81,113 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Check the whole hash chain; exit 1 naming the first broken entry."""
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint kept off the server: an export, one checkpoint or a deletion receipt (repeatable).",
+)
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A receipt public key (PEM) besides the key folder's, e.g. one since retired (repeatable).",
+)
+def audit_verify(checkpoint_files: tuple[Path, ...], public_keys: tuple[Path, ...]) -> None:
+    """Check the hash chain, and against signed checkpoints (given and stored): exit 1 naming what is wrong.
+
+    Without --checkpoint only the stored checkpoints are used, which whoever
+    rewrote the log may have removed too; a checkpoint kept elsewhere says
+    whether the log was truncated or rewritten since it was signed.
+    """
+    from protocol import InvalidSignature
+    from service.storage import checkpoints
     from service.storage.audit import verify_chain
 
-    with command_session() as (_db, _ring, session):
-        report = verify_chain(session)
+    with command_session() as (_db, ring, session):
+        keys = [*ring.receipt_public_keys(), *(_read_public_key(path) for path in public_keys)]
+        try:
+            anchors = [
+                anchor
+                for path in checkpoint_files
+                for anchor in checkpoints.anchors_from(_read_json(path), keys, source=str(path))
+            ]
+            anchors += checkpoints.anchors_from(
+                checkpoints.export_document(checkpoints.stored(session)),
+                keys,
+                source="stored checkpoint",
+                skip_unknown_keys=True,  # signed by a receipt key since retired
+            )
+        except InvalidSignature as exc:
+            raise click.ClickException(f"checkpoint not usable: {exc}") from None
+        report = verify_chain(session, anchors)
     if report.ok:
-        click.echo(f"audit log OK: {report.entries} entries, chain intact")
+        click.echo(f"audit log OK: {report.entries} entries, chain intact, {report.anchors} signed checkpoint(s) match")
         return
-    click.echo(f"audit log BROKEN at entry {report.first_broken}: {report.problem}", err=True)
+    where = f" at entry {report.first_broken}" if report.first_broken is not None else ""
+    click.echo(f"audit log {report.finding.upper()}{where}: {report.problem}", err=True)
     raise SystemExit(1)
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path} is not JSON: {exc}") from None
+
+
+def _read_public_key(path: Path) -> object:
+    from protocol import VerifyKey
+
+    try:
+        return VerifyKey.from_pem(path.read_bytes())
+    except ValueError as exc:
+        raise click.ClickException(f"{path} is not a receipt public key (PEM): {exc}") from None
+
+
+@audit.group("checkpoint", invoke_without_command=True)
+@click.pass_context
+def audit_checkpoint(ctx: click.Context) -> None:
+    """Sign the audit chain's length and head now and print the checkpoint (see also: export)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from service.storage import checkpoints
+
+    with command_session() as (_db, ring, session):
+        _head, document = checkpoints.record(session, ring.receipt_key)
+    echo_json(document)
+
+
+@audit_checkpoint.command("export")
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write (0600; refused if it exists). Keep it off the server.",
+)
+@click.option("--all", "every", is_flag=True, help="Every stored checkpoint, not only a fresh one.")
+def audit_checkpoint_export(output: Path, every: bool) -> None:
+    """Sign a fresh checkpoint and write it (with --all, every stored one) for safekeeping off the server."""
+    from service.storage import checkpoints
+
+    if output.exists():
+        raise click.ClickException(f"{output} exists; choose another file")
+    with command_session() as (_db, ring, session):
+        checkpoints.record(session, ring.receipt_key)
+        documents = checkpoints.stored(session, newest_only=not every)
+    text = json.dumps(checkpoints.export_document(documents), indent=2) + "\n"
+    try:
+        with os.fdopen(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise click.ClickException(f"{output} exists; choose another file") from None
+    newest = documents[-1]["claims"]
+    click.echo(
+        f"{len(documents)} checkpoint(s) written to {output}; "
+        f"newest: {newest['entries']} entries, head {newest['head'][:16]}"
+    )
 
 
 @click.group()
@@ -121,3 +218,5 @@ def receipt_verify(file: Path, public_key: Path) -> None:
         f"VALID deletion receipt {claims.receipt_id}: {claims.templates} template(s) and "
         f"{claims.data_keys} data key(s) deleted at {claims.deleted_at.isoformat()} (key {key.key_id.hex()})"
     )
+    if claims.audit is not None:
+        click.echo(f"  audit checkpoint: {claims.audit.entries} entries, head {claims.audit.head}")

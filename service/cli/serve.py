@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from service.cli.common import load_service_settings, prepare
@@ -33,7 +35,21 @@ def db() -> None:
 
 @db.command()
 def upgrade() -> None:
-    """Apply every pending migration."""
+    """Apply every pending migration (from any earlier release's schema); say from which revision to which.
+
+    Take a backup first (lethe backup): a migration cannot be undone by the service.
+    """
+    from sqlalchemy.engine import make_url
+
+    from service.storage import migrate
+
     settings = load_service_settings()
+    url = settings.resolved_database_url
+    sqlite_file = make_url(url).database if url.startswith("sqlite") else None
+    before = None if sqlite_file is not None and not Path(sqlite_file).exists() else migrate.current(url)
     prepare(settings)
-    click.echo("database is up to date")
+    after = migrate.current(url)
+    if before == after:
+        click.echo(f"database is up to date (schema {after})")
+    else:
+        click.echo(f"database upgraded from schema {before or 'none'} to {after}; it is up to date")

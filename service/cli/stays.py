@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -105,7 +106,7 @@ def stay_checkout(reference: str, actor: str, receipt_path: Path | None) -> None
         receipt = checkout(
             session, ring, stay_by_reference(session, reference), actor=actor, now=dt.datetime.now(dt.UTC)
         )
-    db.checkpoint()
+    erase_copies(db)
     text = json.dumps({"receipt": receipt}, indent=2)
     if receipt_path is None:
         click.echo(text)
@@ -148,8 +149,18 @@ def stay_erase(reference: str, reason: str, actor: str, yes: bool) -> None:
         click.confirm(f"Erase stay {reference.upper()} and everything about it?", abort=True)
     with command_session() as (db, _ring, session):
         erasure = erase_stay(session, stay_by_reference(session, reference), actor=actor, reason=reason)
-    db.checkpoint()
+    erase_copies(db)
     echo_json(erasure.as_json())
+
+
+def erase_copies(db: Any) -> None:
+    """:meth:`Database.erase_copies`, its ``deletion-pending`` as the CLI shows an error."""
+    from service.errors import LetheError
+
+    try:
+        db.erase_copies()
+    except LetheError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.detail}") from None
 
 
 @click.group()
@@ -193,9 +204,16 @@ def reservations_import(file: Path, codes_path: Path, actor: str) -> None:
 )
 @actor_option
 def purge(batch: int, actor: str) -> None:
-    """Delete what checkout missed: overdue stays, no-shows, abandoned sessions (idempotent)."""
-    from service.stays.retention import purge_all
+    """Delete what checkout missed: overdue stays, no-shows, abandoned sessions (idempotent).
 
-    with service_database() as (_settings, database, _ring):
+    Then sign an audit checkpoint if the chain moved since the last one, as the
+    service's own schedule does.
+    """
+    from service.stays.retention import purge_all
+    from service.storage import checkpoints
+
+    with service_database() as (_settings, database, ring):
         report = purge_all(database, actor=actor, batch=batch)
+        with database.transaction() as session:
+            checkpoints.record_if_moved(session, ring.receipt_key)
     echo_json(report.as_json())

@@ -88,7 +88,7 @@ def checkout(stay_id: str) -> str:
     with svc.db.transaction() as db:
         found = _stay(db, stay_id)
         receipt = forget.checkout(db, svc.keyring, found, actor=actor(), now=svc.now())
-    svc.db.checkpoint()  # as the kiosk's and the PMS's checkouts: no copy left in SQLite's WAL, and synced to disk
+    svc.db.erase_copies()  # as the kiosk's and the PMS's checkouts: no copy left in SQLite's files
     link = receipts.receipt_link(receipt_page_url(), receipt)
     return render_template(
         "panel/receipt.html",
@@ -168,5 +168,5 @@ def erase(stay_id: str) -> str | Response:
         found = _stay(db, stay_id)
         name, reference = found.guest_name, found.reference
         erased = datasubject.erase_stay(db, found, actor=actor(), reason=reason, now=now())
-    service().db.checkpoint()
+    service().db.erase_copies()
     return render_template("panel/erased.html", name=name, reference=reference, erased=erased)

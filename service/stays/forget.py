@@ -20,11 +20,11 @@ from typing import Any, Literal, cast
 from sqlalchemy import CursorResult, Delete, delete
 from sqlalchemy.orm import Session
 
-from protocol import DeletionClaims, sign_receipt
+from protocol import ChainHead, DeletionClaims, sign_receipt
 from service.errors import StayNotActive
 from service.keyring import Keyring
 from service.stays.reservations import ACTIVE
-from service.storage import audit
+from service.storage import audit, checkpoints
 from service.storage.tables import CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
 
 Sessions = Literal["none", "open", "all"]
@@ -76,14 +76,17 @@ def forget(
     return total
 
 
-def receipt(keyring: Keyring, stay: Stay, forgotten: Forgotten, *, now: dt.datetime) -> dict[str, Any]:
-    """The signed deletion receipt for ``stay`` (``protocol.receipt``), with the counts of what was deleted."""
+def receipt(
+    keyring: Keyring, stay: Stay, forgotten: Forgotten, *, now: dt.datetime, receipt_id: str, chain: ChainHead
+) -> dict[str, Any]:
+    """The signed deletion receipt for ``stay`` (``protocol.receipt``): what was deleted and the audit chain's head."""
     claims = DeletionClaims(
-        receipt_id=str(uuid.uuid4()),
+        receipt_id=receipt_id,
         stay_ref_digest=stay.secret_fingerprint,
         templates=forgotten.templates,
         data_keys=forgotten.data_keys,
         deleted_at=now,
+        audit=chain,
     )
     return sign_receipt(claims, keyring.receipt_key)
 
@@ -95,13 +98,17 @@ def _deleted(session: Session, statement: Delete) -> int:
 
 
 def checkout(session: Session, keyring: Keyring, stay: Stay, *, actor: str, now: dt.datetime) -> dict[str, Any]:
-    """Check a stay out: forget its face data in this transaction, return the signed deletion receipt."""
+    """Check a stay out: forget its face data in this transaction, return the signed deletion receipt.
+
+    The receipt carries the head of the audit chain with the checkout recorded,
+    signed as a checkpoint too (``service/storage/checkpoints.py``).
+    """
     if stay.status not in ACTIVE:
         raise StayNotActive()
     forgotten = forget(session, [stay.id])
     stay.status = "checked_out"
     stay.checked_out_at = now
-    signed = receipt(keyring, stay, forgotten, now=now)
+    receipt_id = str(uuid.uuid4())
     audit.append(
         session,
         audit.Entry(
@@ -111,11 +118,12 @@ def checkout(session: Session, keyring: Keyring, stay: Stay, *, actor: str, now:
             details={
                 "templates_deleted": forgotten.templates,
                 "data_keys_deleted": forgotten.data_keys,
-                "receipt_id": signed["claims"]["receipt_id"],
+                "receipt_id": receipt_id,
             },
         ),
     )
-    return signed
+    chain, _checkpoint = checkpoints.record(session, keyring.receipt_key, at=now)
+    return receipt(keyring, stay, forgotten, now=now, receipt_id=receipt_id, chain=chain)
 
 
 def cancel_reservation(session: Session, stay: Stay, *, actor: str, now: dt.datetime) -> dict[str, int]:

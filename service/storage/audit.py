@@ -3,7 +3,10 @@
 Each entry's hash is SHA-256 over the canonical JSON of its fields and the
 previous entry's hash, so editing or deleting an entry breaks every later link.
 Details are flat scalars only: an audit entry can hold a score or a reason,
-never a template, a vector or an image.
+never a template, a vector or an image. An unkeyed chain can be cut short or
+recomputed by whoever can write the database, so the service also signs its
+length and head (``service/storage/checkpoints.py``); :func:`verify_chain`
+checks the chain against such checkpoints kept elsewhere.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.orm import Session
 
-from protocol import canonical_json
+from protocol import ChainHead, canonical_json
 from service.errors import ReasonRequired
 from service.storage.tables import AuditEntry, utcnow
 
@@ -57,10 +61,7 @@ def append(session: Session, *entries: Entry, at: dt.datetime | None = None) -> 
     """
     if not entries:
         return
-    session.flush()
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK)
+    conn = lock_chain(session)
     prev = conn.execute(_LAST_HASH).scalar() or GENESIS
     when = at or utcnow()
     rows: list[dict[str, object]] = []
@@ -80,6 +81,20 @@ def append(session: Session, *entries: Entry, at: dt.datetime | None = None) -> 
         )
         prev = digest
     conn.execute(_INSERT, rows if len(rows) > 1 else rows[0])  # one row: one INSERT, not an executemany
+
+
+def lock_chain(session: Session) -> Connection:
+    """Flush the session and hold the chain's lock until the transaction ends; return its connection.
+
+    On PostgreSQL a transaction-scoped advisory lock (taken again by the same
+    transaction, it is a no-op); on SQLite the write lock every transaction
+    already holds.
+    """
+    session.flush()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK)
+    return conn
 
 
 _TABLE = AuditEntry.metadata.tables[AuditEntry.__tablename__]  # Core statements: no ORM objects made for rows
@@ -104,29 +119,78 @@ def _hash(at: dt.datetime, actor: str, action: str, subject: str | None, details
     return hashlib.sha256(b"lethe/v1 audit\x00" + canonical_json(body)).hexdigest()
 
 
+Finding = Literal["intact", "broken", "truncated", "rewritten"]
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A signed chain head to check the log against, and where it came from (for the report)."""
+
+    chain: ChainHead
+    source: str
+
+
 @dataclass(frozen=True)
 class ChainReport:
+    """What :func:`verify_chain` found.
+
+    ``broken``: an entry's link or hash is wrong (an edit or a deletion that
+    was not covered up). ``truncated``: the chain is intact but shorter than a
+    checkpoint signed. ``rewritten``: the chain is intact but its entry at a
+    checkpoint's position is not the one signed (entries edited and every later
+    hash recomputed, or entries cut and others appended).
+    """
+
     entries: int
     first_broken: int | None
     problem: str | None = None
+    finding: Finding = "intact"
+    anchors: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.first_broken is None
+        return self.finding == "intact"
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Walk the whole log in order and name the first entry whose link or hash is wrong."""
+def verify_chain(session: Session, anchors: Sequence[Anchor] = ()) -> ChainReport:
+    """Walk the whole log in order; name the first broken entry, or a truncation or rewrite ``anchors`` reveal."""
+    at_position: dict[int, list[Anchor]] = {}
+    for anchor in anchors:
+        at_position.setdefault(anchor.chain.entries, []).append(anchor)
     prev = GENESIS
-    count = 0
+    count = confirmed = 0
+    for anchor in at_position.get(0, ()):
+        if anchor.chain.head != GENESIS:
+            return _rewritten(0, None, anchor, confirmed)
     for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.id)).yield_per(1000):
         count += 1
         if entry.prev_hash != prev:
-            return ChainReport(count, entry.id, "does not link to the entry before it")
+            return ChainReport(count, entry.id, "does not link to the entry before it", "broken")
         if entry_hash(entry) != entry.hash:
-            return ChainReport(count, entry.id, "content does not match its hash")
+            return ChainReport(count, entry.id, "content does not match its hash", "broken")
+        for anchor in at_position.get(count, ()):
+            if anchor.chain.head != entry.hash:
+                return _rewritten(count, entry.id, anchor, confirmed)
+        if count in at_position:
+            confirmed = count
         prev = entry.hash
-    return ChainReport(count, None)
+    longest = max(anchors, key=lambda a: a.chain.entries, default=None)
+    if longest is not None and longest.chain.entries > count:
+        problem = (
+            f"truncated: the log holds {count} entries, {longest.source} signed {longest.chain.entries}; "
+            f"{longest.chain.entries - count} entries are missing after entry {count}"
+        )
+        return ChainReport(count, None, problem, "truncated", len(anchors))
+    return ChainReport(count, None, anchors=len(anchors))
+
+
+def _rewritten(position: int, entry_id: int | None, anchor: Anchor, confirmed: int) -> ChainReport:
+    problem = (
+        f"rewritten: entry {position} of the log is not the one {anchor.source} signed; "
+        f"what changed lies after entry {confirmed} (the last one a checkpoint confirms) "
+        f"and at or before entry {position}"
+    )
+    return ChainReport(position, entry_id, problem, "rewritten")
 
 
 def _check_details(details: Mapping[str, Scalar]) -> dict[str, Scalar]:

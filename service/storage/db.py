@@ -12,6 +12,7 @@ dropped is replaced rather than failing a request.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,9 +21,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.errors import DeletionPending
 from service.storage.private import private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+ERASE_TIMEOUT_S = 10.0  # how long a promised deletion waits for an older SQLite read snapshot to end
+_TRUNCATE_WAIT_MS = 50  # how long a WAL truncation may hold the write lock waiting for readers to leave the WAL
 _DEFERRED = "lethe.deferred"  # a connection.info flag: the next SQLite BEGIN is deferred (see Database.read)
 
 
@@ -40,6 +44,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _checkpoint(cursor: Any, mode: str, *, busy_ms: int) -> tuple[int, int, int]:
+    """``PRAGMA wal_checkpoint(mode)`` waiting at most ``busy_ms`` for locks: (busy, WAL frames, frames copied)."""
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+    busy, frames, done = cursor.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return int(busy), int(frames), int(done)
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -66,6 +77,7 @@ class Database:
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
+        self.erase_timeout_s = ERASE_TIMEOUT_S
         self.engine = make_engine(url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -120,19 +132,57 @@ class Database:
             yield session
 
     def checkpoint(self) -> None:
-        """On SQLite, copy the WAL into the database file and truncate it, so deleted rows leave no copy there.
+        """On SQLite, copy the WAL into the database file and truncate it, if no reader is in the way (best effort).
 
         With ``secure_delete`` on, deleted rows are zeroed in the main file; the
-        WAL still holds the pages as they were written until a checkpoint. Busy
-        readers make the checkpoint partial; it is retried by the next caller.
+        WAL still holds the pages as they were written until a checkpoint. A
+        reader in the way makes it partial at once (no wait, no lock held); the
+        next caller retries. Where a deletion is promised, use :meth:`erase_copies`.
+        """
+        if self.is_sqlite:
+            with self._raw_cursor() as cursor:
+                _checkpoint(cursor, "TRUNCATE", busy_ms=0)
+
+    def erase_copies(self, timeout_s: float | None = None) -> None:
+        """After a committed deletion: return once no copy of the deleted bytes is left in SQLite's file or WAL.
+
+        A reader whose snapshot began before the deletion keeps the old pages
+        in the database file (SQLite must still serve them to it), so this
+        waits, without holding any lock, until every frame written so far is
+        copied into the file (passive checkpoints: ``secure_delete`` has zeroed
+        the deleted cells there), then truncates the WAL, which holds older
+        copies of the pages. Raises :class:`~service.errors.DeletionPending`
+        when a snapshot is still held after ``timeout_s`` (default
+        :attr:`erase_timeout_s`); the deletion itself stands and a later call,
+        or the next checkout or purge, finishes the job. No-op on PostgreSQL
+        (see ``docs/operations.md``, "Deletion on disk").
         """
         if not self.is_sqlite:
             return
-        raw = self.engine.raw_connection()  # autocommit (see _sqlite_on_connect): no BEGIN around the pragma
+        deadline = time.monotonic() + (self.erase_timeout_s if timeout_s is None else timeout_s)
+        with self._raw_cursor() as cursor:
+            _busy, target, _done = _checkpoint(cursor, "PASSIVE", busy_ms=0)
+            pause = 0.001
+            while True:
+                _busy, frames, done = _checkpoint(cursor, "PASSIVE", busy_ms=0)
+                in_file = done >= target or frames < target  # a WAL is reset only once wholly copied
+                if in_file and _checkpoint(cursor, "TRUNCATE", busy_ms=_TRUNCATE_WAIT_MS)[0] == 0:
+                    return
+                if time.monotonic() + pause > deadline:
+                    raise DeletionPending()
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+
+    @contextmanager
+    def _raw_cursor(self) -> Iterator[Any]:
+        raw = self.engine.raw_connection()  # autocommit (see _sqlite_on_connect): no BEGIN around the pragmas
         try:
             cursor = raw.cursor()
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            cursor.close()
+            try:
+                yield cursor
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.close()
         finally:
             raw.close()
 

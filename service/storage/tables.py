@@ -209,6 +209,24 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditCheckpoint(Base):
+    """A signed checkpoint of the audit chain (``protocol.checkpoint``): its length and head when written.
+
+    ``last_id`` is the id of the chain's last entry then, so the next
+    checkpoint counts only the entries after it; ``document`` is the signed
+    JSON as exported.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entries: Mapped[int] = mapped_column(Integer)
+    last_id: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    document: Mapped[str] = mapped_column(Text)
+
+
 class PropertySetting(Base):
     """One section of the property's settings (``service/property.py``) as validated JSON."""
 

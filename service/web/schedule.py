@@ -1,8 +1,10 @@
-"""The in-process retention schedule (``LETHE_PURGE_INTERVAL_S``; 0 leaves it to cron or a systemd timer).
+"""The in-process schedule (``LETHE_PURGE_INTERVAL_S``; 0 leaves it to cron or a systemd timer).
 
 Each worker runs :func:`service.retention.purge_all` every interval, with up to
 10 % random jitter so workers and hosts spread out. That is safe because the
 purge is idempotent and, on PostgreSQL, takes its rows with ``SKIP LOCKED``.
+Then it signs an audit checkpoint if the chain moved since the last one
+(``service/storage/checkpoints.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 from flask import Flask
 
 from service.stays.retention import purge_all
+from service.storage import checkpoints
 from service.web.context import EXTENSION, Service
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,11 @@ def run_once(app: Flask) -> None:
         return
     if report.stays or report.sessions:
         log.info("scheduled purge", extra=report.as_json())
+    try:
+        with svc.db.transaction() as session:
+            checkpoints.record_if_moved(session, svc.keyring.receipt_key)
+    except Exception as exc:  # as the purge: the next run retries
+        log.warning("scheduled audit checkpoint failed", extra={"error": type(exc).__name__})
 
 
 def start(app: Flask, interval_s: int, stop: threading.Event | None = None) -> threading.Thread | None:

@@ -150,3 +150,38 @@ def test_integration_revoke_refuses_the_key_from_the_next_request(env: Database,
         entries = session.execute(text("SELECT details FROM audit_log WHERE action = 'integration.revoke'")).all()
     assert len(entries) == 1
     assert json.loads(entries[0][0]) == {"name": "front-office", "reason": "key leaked in a ticket"}
+
+
+def test_audit_checkpoint_export_then_verify_names_truncation(env: Database, tmp_path: Path) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    ring = keyring.load_or_create(tmp_path / "instance" / "keys")
+    with env.transaction() as session:
+        create_reservation(session, ring, guest_name="Di Guest", arrival=today, departure=today, actor="t")
+    status, out = run("audit", "checkpoint")
+    assert status == 0, out
+    assert json.loads(out)["claims"]["entries"] == 1
+    saved = tmp_path / "checkpoint.json"
+    status, out = run("audit", "checkpoint", "export", "--output", str(saved))
+    assert status == 0, out
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert run("audit", "checkpoint", "export", "--output", str(saved))[0] == 1  # never overwritten
+    status, out = run("audit", "verify", "--checkpoint", str(saved))
+    assert status == 0, out
+    assert "3 signed checkpoint(s) match" in out  # the exported one and the two stored
+    with env.transaction() as session:
+        if env.is_sqlite:
+            session.execute(text("DROP TRIGGER audit_log_no_delete"))
+        else:
+            session.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        session.execute(text("DELETE FROM audit_checkpoints"))
+        session.execute(text("DELETE FROM audit_log"))
+    assert run("audit", "verify")[0] == 0  # an empty chain is intact: only a saved checkpoint tells
+    status, out = run("audit", "verify", "--checkpoint", str(saved))
+    assert status == 1
+    assert "audit log TRUNCATED: truncated: the log holds 0 entries" in out
+    forged = json.loads(saved.read_text())
+    forged["checkpoints"][0]["claims"]["entries"] = 0
+    saved.with_name("forged.json").write_text(json.dumps(forged))
+    status, out = run("audit", "verify", "--checkpoint", str(saved.with_name("forged.json")))
+    assert status == 1
+    assert "checkpoint not usable" in out

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0640_staff_password_reset'
-down_revision = '0500_kiosk_state'
+down_revision = '0630_audit_checkpoints'
 branch_labels = None
 depends_on = None
 
