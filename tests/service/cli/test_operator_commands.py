@@ -21,6 +21,7 @@ from service.storage.db import Database
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Database:
+    (tmp_path / "instance").mkdir(mode=0o700)  # as `lethe serve` makes it: a looser one is warned about in the output
     monkeypatch.setenv("LETHE_INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.setenv("LETHE_DATABASE_URL", database_url)
     migrate.upgrade(database_url)
@@ -56,7 +57,6 @@ def test_device_lifecycle_commands(env: Database) -> None:
 @pytest.mark.usefixtures("open_umask")
 def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     today = dt.datetime.now(dt.UTC).date()
-    (tmp_path / "instance").mkdir(mode=0o700)
     with env.transaction() as session:
         ring = keyring.load_or_create(tmp_path / "instance" / "keys")
         reference = create_reservation(
