@@ -88,7 +88,7 @@ def setup() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     pip = (BIN / "python", "-m", "pip", "--disable-pip-version-check", "-q")
     run(*pip, "install", "--upgrade", "pip")
-    run(*pip, "install", "-e", ".[test]")
+    run(*pip, "install", "-e", ".[dev]")  # every extra: service, kiosk, eval, and the test tools
     node_packages()
     STAMP.write_text(wanted)
 

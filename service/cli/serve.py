@@ -1,4 +1,4 @@
-"""``lethe serve`` (gunicorn) and ``lethe db upgrade``."""
+"""``lethe serve`` (gunicorn), ``lethe init`` and ``lethe db upgrade``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ def serve(host: str, port: int, workers: int, check_config: bool) -> None:
     from service.web.server import serve as run
 
     run(settings, host=host, port=port, workers=workers)
+
+
+@click.command()
+def init() -> None:
+    """Create the instance (folder, keys, database) without serving; lethe serve does it too."""
+    settings = load_service_settings()
+    prepare(settings)
+    click.echo(f"instance ready in {settings.instance_path.resolve()}")
 
 
 @click.group()
