@@ -74,6 +74,27 @@ def describe(settings: BaseModel, *, prefix: str, secret_fields: Iterable[str] =
     return "\n".join(lines)
 
 
+def environment_file(cls: type[BaseModel], *, prefix: str, title: str, values: Mapping[str, str] | None = None) -> str:
+    """An environment file (systemd ``EnvironmentFile=``) naming every setting of ``cls`` with its default.
+
+    Each setting gets a comment (its description and default) and a line ``PREFIX_NAME=...``: commented out
+    at its default, or set to ``values[name]`` when given.
+    """
+    chosen = dict(values or {})
+    unknown = set(chosen) - set(cls.model_fields)
+    if unknown:
+        raise ValueError(f"no such setting(s): {', '.join(sorted(unknown))}")
+    lines = [f"# {line}".rstrip() for line in title.splitlines()]
+    for name, field in cls.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        about = field.description or name.replace("_", " ")
+        key = prefix + name.upper()
+        lines += ["", f"# {about} (default: {shown or 'empty'})"]
+        lines.append(f"{key}={chosen[name]}" if name in chosen else f"#{key}={shown}")
+    return "\n".join(lines) + "\n"
+
+
 def _read_secret(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8").strip()

@@ -14,8 +14,18 @@ from service.cli.common import load_service_settings, prepare
     "--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers (4 threads each)."
 )
 @click.option("--check-config", is_flag=True, help="Print the effective settings and exit.")
-def serve(host: str, port: int, workers: int, check_config: bool) -> None:
+@click.option(
+    "--print-env",
+    is_flag=True,
+    help="Print an environment file naming every LETHE_* setting with its default (deploy/lethe.env) and exit.",
+)
+def serve(host: str, port: int, workers: int, check_config: bool, print_env: bool) -> None:
     """Run the verification service (migrates the database and creates keys first)."""
+    if print_env:
+        from service.settings import Settings
+
+        click.echo(Settings.environment_file(), nl=False)
+        return
     settings = load_service_settings()
     if check_config:
         click.echo(settings.describe())
