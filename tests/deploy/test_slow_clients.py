@@ -24,7 +24,7 @@ import requests
 from edge.client import ServiceClient
 from edge.identity import KioskIdentity
 from lethe.demo import free_port, lethe_command, running_service
-from protocol import CheckinPayload, SigningKey, Suite, encode_payload, parse_booking_code, seal
+from protocol import CheckinPayload, LivenessEvidence, SigningKey, Suite, encode_payload, parse_booking_code, seal
 from tests.helpers.deployment import service_env
 from tests.helpers.proxy import HOST, nginx
 from tests.helpers.service import near, random_template
@@ -73,8 +73,6 @@ def checkin(client: ServiceClient, identity: KioskIdentity, booking_code: str) -
     version = int((opened.consent or {}).get("version", 1))
     client.record_consent(identity, opened.session_id, accepted=True, version=version)
     id_template = random_template(7)
-    from protocol import LivenessEvidence
-
     payload = CheckinPayload(
         stay_secret=code.secret,
         live=near(id_template, 0.01),
