@@ -13,6 +13,7 @@ no field claims, so a typo fails loudly instead of being ignored.
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,11 +38,13 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     foreign_prefixes: Iterable[str] = (),
     overrides: Mapping[str, Any] | None = None,
+    base: Mapping[str, Any] | None = None,
 ) -> S:
-    """Build ``cls`` from the environment; raise :class:`ConfigError` with every problem listed."""
+    """Build ``cls`` from the environment over ``base`` (a settings file's values); raise :class:`ConfigError`
+    with every problem listed."""
     env = os.environ if environ is None else environ
     credentials = env.get("CREDENTIALS_DIRECTORY")
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(base or {})
     known: set[str] = set()
     for name in cls.model_fields:
         key = prefix + name.upper()
@@ -62,6 +65,21 @@ def load_settings(
     except ValidationError as exc:
         problems = "; ".join(f"{prefix}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
         raise ConfigError(problems) from None
+
+
+def read_settings_file(path: Path, cls: type[BaseModel]) -> dict[str, Any]:
+    """A TOML settings file's values (keys are the setting names, ``instance_path = "/var/lib/lethe"``)."""
+    try:
+        with path.open("rb") as file:
+            values = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the settings file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(values) - set(cls.model_fields))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
+    return values
 
 
 def describe(settings: BaseModel, *, prefix: str, secret_fields: Iterable[str] = ()) -> str:

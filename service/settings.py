@@ -7,15 +7,17 @@ folder, created on first start.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from config import describe, environment_file, load_settings
+from config import describe, environment_file, load_settings, read_settings_file
 
 PREFIX = "LETHE_"
+CONFIG_FILE = Path("/etc/lethe/lethe.toml")
 
 # What deploy/lethe.env sets for a server behind deploy/nginx/lethe.conf (the rest stays at its default).
 SERVER_VALUES = {
@@ -30,6 +32,11 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    config_file: Path = Field(
+        default=CONFIG_FILE,
+        description='system-wide settings file (TOML, setting names as keys: instance_path = "/var/lib/lethe"), '
+        "read when LETHE_INSTANCE_PATH is not set; a LETHE_* variable wins over it",
+    )
     instance_path: Path = Field(default=Path("instance"), description="folder for the SQLite file and keys")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in the instance folder")
     key_dir: Path | None = Field(default=None, description="key folder; default <instance>/keys")
@@ -85,9 +92,16 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read the settings from ``LETHE_*`` variables; raise ``ConfigError`` on any problem."""
+        """Read the settings from ``LETHE_*`` variables over the system-wide settings file (read only when
+        ``LETHE_INSTANCE_PATH`` is not set); raise ``ConfigError`` on any problem."""
+        env = os.environ if environ is None else environ
+        base: dict[str, Any] = {}
+        if PREFIX + "INSTANCE_PATH" not in env and "instance_path" not in overrides:
+            path = Path(overrides.get("config_file") or env.get(PREFIX + "CONFIG_FILE") or CONFIG_FILE)
+            if path.is_file():
+                base = read_settings_file(path, cls) | {"config_file": path}
         return load_settings(
-            cls, prefix=PREFIX, environ=environ, foreign_prefixes=("LETHE_KIOSK_",), overrides=overrides
+            cls, prefix=PREFIX, environ=env, foreign_prefixes=("LETHE_KIOSK_",), overrides=overrides, base=base
         )
 
     @classmethod

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from service.cli.common import load_service_settings, prepare
+from service.cli.common import load_service_settings, open_database, prepare, require_instance
 
 
 @click.command()
@@ -31,9 +33,39 @@ def serve(host: str, port: int, workers: int, check_config: bool, print_env: boo
         click.echo(settings.describe())
         return
     prepare(settings)
+    for line in startup_lines(settings, host, port):
+        click.echo(line)
     from service.web.server import serve as run
 
     run(settings, host=host, port=port, workers=workers)
+
+
+def startup_lines(settings: Any, host: str, port: int) -> list[str]:
+    """What lethe serve says before it starts: which instance, where the panel and the APIs are, what is missing."""
+    from sqlalchemy import func, select
+
+    from service.storage.tables import StaffAccount
+
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    lines = [
+        f"Lethe service: instance folder {settings.instance_path.resolve()}",
+        f"  staff panel  {base}/panel/" + (f"  (public: {settings.public_url}/panel/)" if settings.public_url else ""),
+        f"  kiosk API    {base}/api/v1/    PMS API {base}/pms/v1/    health {base}/healthz",
+    ]
+    database = open_database(settings)
+    try:
+        with database.transaction() as session:
+            admins = session.scalar(
+                select(func.count())
+                .select_from(StaffAccount)
+                .where(StaffAccount.role == "admin", StaffAccount.disabled_at.is_(None))
+            )
+    finally:
+        database.dispose()
+    if not admins:
+        lines.append("  no admin yet: run lethe staff create --role admin (with this instance's settings)")
+    return lines
 
 
 @click.command()
@@ -51,7 +83,7 @@ def db() -> None:
 
 @db.command()
 def upgrade() -> None:
-    """Apply every pending migration."""
+    """Apply every pending migration (to an existing instance)."""
     settings = load_service_settings()
-    prepare(settings)
+    require_instance(settings)
     click.echo("database is up to date")
