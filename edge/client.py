@@ -43,9 +43,13 @@ class ServiceClient:
         self._verify: str | bool = str(ca_file) if ca_file is not None else True
 
     @classmethod
-    def from_settings(cls, settings: KioskSettings, base_url: str | None = None) -> ServiceClient:
-        """A client for ``base_url`` (default ``LETHE_KIOSK_SERVICE_URL``) with the settings' timeout and CA file."""
-        return cls(base_url or settings.service_url, timeout_s=settings.http_timeout_s, ca_file=settings.ca_file)
+    def from_settings(cls, settings: KioskSettings, identity: KioskIdentity | None = None) -> ServiceClient:
+        """A client with the settings' timeout and CA file, for ``LETHE_KIOSK_SERVICE_URL`` (or ``--service``)
+        when set, else for the service ``identity`` was registered with."""
+        url = settings.service_url
+        if identity is not None and "service_url" not in settings.model_fields_set:
+            url = identity.service_url
+        return cls(url, timeout_s=settings.http_timeout_s, ca_file=settings.ca_file)
 
     def close(self) -> None:
         self._http.close()
