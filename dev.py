@@ -12,7 +12,7 @@ model files that come from no mirror in the model cache (`lethe models fetch`:
 MediaPipe's face landmark model, taken out of its pinned wheel from the package
 index, and dlib's ResNet converted to ONNX); a no-op when they are there. As
 root on Debian it also installs the Debian packages the tests need (Chromium,
-its WebDriver, a CJK font and systemd-analyze) when missing,
+its WebDriver, a CJK font, systemd-analyze and nginx) when missing,
 and with the machine's npm it installs axe-core (pinned in tests/axe) into
 .venv/node for the browser tests' accessibility checks.
 """
@@ -34,9 +34,9 @@ STAMP = VENV / ".lethe-setup"
 # Models the default configuration loads that no mirror holds (models/manifest.toml).
 FETCHED_MODELS = ("mediapipe-face-landmark", "dlib-resnet-v1-onnx")
 # Debian packages the tests need: the staff panel's and the guest screen's tests drive the system
-# Chromium through chromedriver, the Simplified Chinese text needs a CJK font, and the kiosk's
-# systemd units are checked with systemd-analyze.
-DEBIAN_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk", "systemd")
+# Chromium through chromedriver, the Simplified Chinese text needs a CJK font, the kiosk's and the
+# server's systemd units are checked with systemd-analyze, and the server's tests run nginx in front.
+DEBIAN_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk", "systemd", "nginx")
 # npm packages the browser tests need (axe-core, for the accessibility check), pinned by their lock file,
 # installed into .venv/node with the machine's npm.
 NODE_PACKAGES = ROOT / "tests" / "axe"
@@ -88,7 +88,7 @@ def setup() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     pip = (BIN / "python", "-m", "pip", "--disable-pip-version-check", "-q")
     run(*pip, "install", "--upgrade", "pip")
-    run(*pip, "install", "-e", ".[test]")
+    run(*pip, "install", "-e", ".[dev]")  # every extra: service, kiosk, eval, and the test tools
     node_packages()
     STAMP.write_text(wanted)
 

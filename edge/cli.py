@@ -204,7 +204,7 @@ def register(service_url: str, code: str, key_file: Path | None) -> None:
 
     settings = _settings(service_url=service_url, key_file=key_file)
     key = SigningKey.generate()
-    client = ServiceClient(settings.service_url, timeout_s=settings.http_timeout_s)
+    client = ServiceClient.from_settings(settings)
     try:
         kiosk_id = client.register(code, key)
     except EdgeError as exc:

@@ -11,6 +11,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -18,6 +19,7 @@ import requests
 from edge.challenge import CHALLENGES
 from edge.errors import ServiceProblem, ServiceUnreachable
 from edge.identity import KioskIdentity
+from edge.settings import KioskSettings
 from protocol import RecipientPublicKey, SigningKey, Suite, sign_request
 
 ENVELOPE_MEDIA_TYPE = "application/vnd.lethe.envelope"
@@ -32,10 +34,22 @@ class OpenedSession:
 
 
 class ServiceClient:
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, ca_file: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout_s
         self._http = requests.Session()
+        # The CA (the property's own) that signed the service's HTTPS certificate; given with each request,
+        # since a Session's own verify loses to REQUESTS_CA_BUNDLE in the environment.
+        self._verify: str | bool = str(ca_file) if ca_file is not None else True
+
+    @classmethod
+    def from_settings(cls, settings: KioskSettings, identity: KioskIdentity | None = None) -> ServiceClient:
+        """A client with the settings' timeout and CA file, for ``LETHE_KIOSK_SERVICE_URL`` (or ``--service``)
+        when set, else for the service ``identity`` was registered with."""
+        url = settings.service_url
+        if identity is not None and "service_url" not in settings.model_fields_set:
+            url = identity.service_url
+        return cls(url, timeout_s=settings.http_timeout_s, ca_file=settings.ca_file)
 
     def close(self) -> None:
         self._http.close()
@@ -43,8 +57,18 @@ class ServiceClient:
     def _request(self, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None) -> Any:
         try:
             response = self._http.request(
-                method, self.base_url + path, data=body or None, headers=headers or {}, timeout=self._timeout
+                method,
+                self.base_url + path,
+                data=body or None,
+                headers=headers or {},
+                timeout=self._timeout,
+                verify=self._verify,
             )
+        except requests.exceptions.SSLError:
+            raise ServiceUnreachable(
+                f"{self.base_url}: SSLError (the service's certificate is not trusted or does not name this host; "
+                "a certificate from the property's own CA needs LETHE_KIOSK_CA_FILE)"
+            ) from None
         except requests.RequestException as exc:
             raise ServiceUnreachable(f"{self.base_url}: {type(exc).__name__}") from None
         if response.status_code >= 400:

@@ -186,7 +186,7 @@ def run_checkin(
         _check_cancelled(screen)
     parts = parts or load_parts(settings)
     identity, backend = parts.identity, parts.backend
-    client = ServiceClient(settings.service_url, timeout_s=settings.http_timeout_s)
+    client = ServiceClient.from_settings(settings, identity)
     try:
         recipient = client.recipient_key(Suite.from_label(settings.suite))
         session = client.open_session(identity, code.reference)

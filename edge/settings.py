@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from config import describe, load_settings
 
@@ -24,6 +24,11 @@ class KioskSettings(BaseModel):
 
     service_url: str = Field(default="http://127.0.0.1:8080", description="base URL of the verification service")
     key_file: Path = Field(default_factory=default_key_file, description="the kiosk's identity (0600)")
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the service's HTTPS certificate (the property's own CA); "
+        "empty: the system's trusted CAs",
+    )
     backend: Literal["dlib", "onnx"] = Field(default="dlib", description="face detection and embedding backend")
     onnx_embedder: Literal["dlib-resnet-v1", "mobilefacenet-112"] = Field(
         default="dlib-resnet-v1",
@@ -96,6 +101,11 @@ class KioskSettings(BaseModel):
     status_interval_s: float = Field(
         default=60.0, ge=5, le=3600, description="guest screen: how often an idle kiosk reports that it is ready (s)"
     )
+
+    @field_validator("ca_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> KioskSettings:

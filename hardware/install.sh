@@ -69,7 +69,7 @@ VENV_OPTIONS=
 # shellcheck disable=SC2086
 [ -x "$PREFIX/.venv/bin/python" ] || python3 -m venv $VENV_OPTIONS "$PREFIX/.venv"
 "$PREFIX/.venv/bin/pip" install --disable-pip-version-check -q --upgrade pip
-"$PREFIX/.venv/bin/pip" install --disable-pip-version-check -q "$PREFIX"
+"$PREFIX/.venv/bin/pip" install --disable-pip-version-check -q "$PREFIX[kiosk]"
 
 echo "== state folders and permissions"
 install -m 0644 "$HERE/tmpfiles.d/lethe-kiosk.conf" /etc/tmpfiles.d/lethe-kiosk.conf

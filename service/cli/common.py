@@ -23,7 +23,7 @@ def load_service_settings(**overrides: Any) -> Any:
 
 
 def prepare(settings: Any) -> None:
-    """Create the instance folder and keys, and bring the schema up to date."""
+    """Create the instance folder and keys, and bring the schema up to date (lethe serve, lethe init)."""
     from service import keyring
     from service.storage import migrate
     from service.storage.private import private_folder
@@ -31,6 +31,19 @@ def prepare(settings: Any) -> None:
     private_folder(settings.instance_path)
     keyring.load_or_create(settings.resolved_key_dir)
     migrate.upgrade(settings.resolved_database_url, key_dir=settings.resolved_key_dir)
+
+
+def require_instance(settings: Any) -> None:
+    """Refuse to work on an instance that does not exist (its key folder is missing), naming where it looked;
+    bring an existing one's schema up to date. Only lethe serve and lethe init create an instance."""
+    key_dir = settings.resolved_key_dir.resolve()
+    if not key_dir.is_dir():
+        raise click.ClickException(
+            f"no Lethe instance in {settings.instance_path.resolve()} (no key folder {key_dir}). Run this where "
+            "lethe serve runs, or set LETHE_INSTANCE_PATH (or instance_path in the system-wide settings file "
+            f"{settings.config_file}) to its folder; lethe init creates a new instance."
+        )
+    prepare(settings)
 
 
 def open_database(settings: Any) -> Any:
@@ -59,7 +72,7 @@ def service_database() -> Iterator[tuple[Any, Any, Any]]:
     from service.errors import LetheError, OperatorError
 
     settings = load_service_settings()
-    prepare(settings)
+    require_instance(settings)
     database = open_database(settings)
     try:
         yield settings, database, keyring.load_or_create(settings.resolved_key_dir)

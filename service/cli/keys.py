@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from service.cli.backup import audit_deletions
 from service.cli.common import actor_option, command_session, echo_json, load_service_settings, service_database
 
 
@@ -78,6 +79,9 @@ def keys_retire(key_id: str, actor: str) -> None:
 @click.group()
 def audit() -> None:
     """The append-only audit log."""
+
+
+audit.add_command(audit_deletions)
 
 
 @audit.command("verify")

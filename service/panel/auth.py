@@ -11,7 +11,14 @@ from service.panel.accounts import FRONT_DESK, LoginRefused
 from service.panel.blueprint import bp
 from service.panel.forms import LoginForm, PasswordForm
 from service.panel.i18n import LANGUAGES, gettext
-from service.panel.security import current, requires, safe_next, start_session
+from service.panel.security import (
+    current,
+    insecure_transport,
+    insecure_transport_message,
+    requires,
+    safe_next,
+    start_session,
+)
 from service.web.context import service
 
 DEVICE_COOKIE = "lethe_device"
@@ -62,6 +69,9 @@ def login() -> Response:
     form = LoginForm()
     message = gettext("Your session ended after a period of inactivity.") if g.get("session_expired") else None
     status = 200
+    insecure = insecure_transport()
+    if insecure:
+        message = insecure_transport_message()
     if form.validate_on_submit():
         svc = service()
         refused: LoginRefused | None = None
@@ -88,6 +98,8 @@ def login() -> Response:
             _remember_device(answer, devices, account_id)
             return answer
         message, status = gettext("Sign-in failed. Check your username, password and authenticator code."), 401
+    elif request.method == "POST" and insecure:
+        status = 400  # the CSRF token's session cookie never came back: say why, not "sign-in failed"
     elif request.method == "POST":
         message, status = gettext("Sign-in failed. Check your username, password and authenticator code."), 400
     return Response(render_template("panel/login.html", form=form, message=message), status=status)

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -23,7 +24,14 @@ from service.panel import queries
 from service.panel.accounts import ADMIN, MANAGER, ROLES
 from service.panel.forms import ActionForm
 from service.panel.i18n import LANGUAGES, current_language, gettext
-from service.panel.security import add_headers, current, load_staff, protect
+from service.panel.security import (
+    add_headers,
+    current,
+    insecure_transport,
+    insecure_transport_message,
+    load_staff,
+    protect,
+)
 from service.web.context import service
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,8 @@ def _http_error(err: HTTPException) -> Response:
     status = err.code or 500
     if status == 401:
         return redirect(url_for("panel.login"))  # type: ignore[return-value]
+    if isinstance(err, CSRFError) and insecure_transport():  # the session cookie never came back: say why
+        return _error_page(status, insecure_transport_message())
     return _error_page(status)
 
 

@@ -203,6 +203,13 @@ ZH: dict[str, str] = {
     "Sign in": "登录",
     "Sign out": "退出",
     "Sign-in failed. Check your username, password and authenticator code.": "登录失败。请检查用户名、密码和验证器代码。",
+    "This panel was reached over plain HTTP (%(host)s), but its sign-in cookie is Secure (HTTPS only), so the "
+    "browser drops it and sign-in cannot work. Open the panel over HTTPS (docs/deploy.md). Behind an HTTPS "
+    "proxy, set LETHE_PROXY_HOPS=1; for a plain-HTTP test only, LETHE_PANEL_SECURE_COOKIES=false.": (
+        "此面板是通过明文 HTTP（%(host)s）打开的，但其登录 Cookie 带有 Secure 标记（仅限 HTTPS），浏览器会丢弃它，"
+        "因此无法登录。请通过 HTTPS 打开面板（docs/deploy.md）。若前面有 HTTPS 代理，请设置 LETHE_PROXY_HOPS=1；"
+        "仅在明文 HTTP 测试时设置 LETHE_PANEL_SECURE_COOKIES=false。"
+    ),
     "Signing key": "签名密钥",
     "Six digits from your authenticator app. Required for managers and admins.": "验证器应用中的六位数字。经理和管理员必填。",
     "Skip to content": "跳到正文",

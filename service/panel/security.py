@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -27,14 +28,18 @@ from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from service.panel.accounts import RANK, SESSION_LIFETIME
+from service.panel.i18n import gettext
 from service.settings import Settings
 from service.storage.tables import StaffAccount
 from service.web.context import EXTENSION, service
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -180,6 +185,34 @@ def requires(role: str) -> Callable[[Callable[P, R]], Callable[P, R | Response]]
         return wrapped
 
     return decorate
+
+
+# Browsers keep Secure cookies on plain-HTTP loopback (a secure context), nowhere else.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+INSECURE_TRANSPORT = (
+    "This panel was reached over plain HTTP (%(host)s), but its sign-in cookie is Secure (HTTPS only), so the "
+    "browser drops it and sign-in cannot work. Open the panel over HTTPS (docs/deploy.md). Behind an HTTPS "
+    "proxy, set LETHE_PROXY_HOPS=1; for a plain-HTTP test only, LETHE_PANEL_SECURE_COOKIES=false."
+)
+
+
+def insecure_transport() -> bool:
+    """Whether this request came over plain HTTP to a host name where the browser will not keep the panel's
+    Secure cookies (so its session, and with it every form's CSRF token, is lost)."""
+    if request.is_secure or not service().settings.panel_secure_cookies:
+        return False
+    name = urlsplit(f"//{request.host}").hostname or ""
+    return name not in LOOPBACK_HOSTS and not name.endswith(".localhost")
+
+
+def insecure_transport_message() -> str:
+    """Log why sign-in cannot work here, and return the page's explanation (in the panel's language)."""
+    log.warning(
+        "panel reached over plain HTTP at %s: the browser drops its Secure cookies, so sign-in fails; serve it "
+        "over HTTPS (behind an HTTPS proxy: LETHE_PROXY_HOPS=1)",
+        request.host,
+    )
+    return gettext(INSECURE_TRANSPORT, host=f"http://{request.host}")
 
 
 def protect() -> None:

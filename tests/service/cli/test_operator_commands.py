@@ -25,6 +25,7 @@ def env(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> D
     monkeypatch.setenv("LETHE_INSTANCE_PATH", str(tmp_path / "instance"))
     monkeypatch.setenv("LETHE_DATABASE_URL", database_url)
     migrate.upgrade(database_url)
+    assert run("init")[0] == 0  # only lethe init and lethe serve create an instance
     db = Database(database_url)
     yield db
     db.dispose()

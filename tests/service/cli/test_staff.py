@@ -20,7 +20,9 @@ from service.storage.tables import StaffAccount
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name in [n for n in os.environ if n.startswith("LETHE_") and n != "LETHE_DATA_MIRROR"]:
         monkeypatch.delenv(name)
-    return {"LETHE_INSTANCE_PATH": str(tmp_path / "instance")}
+    env = {"LETHE_INSTANCE_PATH": str(tmp_path / "instance")}
+    assert CliRunner().invoke(main, ["init"], env=env).exit_code == 0  # only init and serve create an instance
+    return env
 
 
 def test_staff_create_admin_prints_totp_once(env: dict[str, str], tmp_path: Path) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from typing import Literal
 
 import pyotp
 import pytest
 from argon2 import PasswordHasher
+from flask import Flask
 from flask.testing import FlaskClient
 
 from service.panel import accounts
@@ -274,3 +276,38 @@ def test_a_session_ends_after_its_absolute_lifetime(client: FlaskClient, staff: 
     with client.session_transaction("/panel/today", base_url="https://localhost") as session:
         session["since"] = session["since"] - accounts.SESSION_LIFETIME.total_seconds() - 1
     assert client.get("/panel/today").status_code == 302
+
+
+def test_plain_http_on_a_real_host_name_says_why_sign_in_fails(
+    app: Flask, staff: Staff, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over plain HTTP to a host name that is not loopback the browser drops the Secure session cookie, and
+    with it the form's CSRF token: the page and the log say so, instead of a bare "sign-in failed"."""
+    admin = staff.create("admin")
+    browser = app.test_client()  # as a browser would: http://hotel-server:8080, Secure cookies not sent back
+    url = "http://hotel-server:8080"
+    with caplog.at_level(logging.WARNING, logger="service.panel.security"):
+        page = browser.get("/panel/login", base_url=url)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "reached over plain HTTP (http://hotel-server:8080)" in text
+    assert "LETHE_PROXY_HOPS=1" in text
+    assert any("plain HTTP at hotel-server:8080" in r.getMessage() for r in caplog.records)
+    browser.delete_cookie(
+        "lethe_panel", domain="hotel-server", path="/panel"
+    )  # what the browser does with a Secure cookie over HTTP
+    refused = browser.post(
+        "/panel/login",
+        base_url=url,
+        data={"csrf_token": csrf_token(text), "username": admin.username, "password": PASSWORD, "code": admin.code()},
+    )
+    assert refused.status_code == 400
+    assert "cookie is Secure" in refused.get_data(as_text=True)
+    assert "Sign-in failed" not in refused.get_data(as_text=True)
+
+
+def test_plain_http_on_loopback_is_not_flagged(app: Flask) -> None:
+    """Browsers keep Secure cookies on http://localhost and 127.0.0.1: no warning there."""
+    for host in ("localhost:8080", "127.0.0.1:8080", "[::1]:8080"):
+        page = app.test_client().get("/panel/login", base_url=f"http://{host}")
+        assert "plain HTTP" not in page.get_data(as_text=True), host
