@@ -147,6 +147,8 @@ class CheckinSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     challenge: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    # What the kiosk opened the session for: "check-in", or "reverify" (a checked-in guest, no ID)
+    purpose: Mapped[str] = mapped_column(String(16), default="check-in", server_default="check-in")
     # The guest's answer to the consent notice on the kiosk (``service/checkin/consent.py``): accepted or refused,
     # the notice version shown and when. Verification needs ``accepted``.
     consent: Mapped[str | None] = mapped_column(String(8))
@@ -165,6 +167,9 @@ class CheckinAttempt(Base):
     kiosk_id: Mapped[str] = mapped_column(String(36))
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(32))
+    # "check-in" (against the ID template, or a staff override) or "reverify" (a checked-in guest against the
+    # stay's stored template, e.g. for a new key card)
+    kind: Mapped[str] = mapped_column(String(16), default="check-in", server_default="check-in")
     model_id: Mapped[str] = mapped_column(String(64))
     score: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[float | None] = mapped_column(Float)
