@@ -39,6 +39,7 @@ from protocol import (
 )
 from protocol.vault import decrypt_template, derive_data_key, encrypt_template, unwrap_key_seed
 from service import property as prop
+from service import webhooks
 from service.checkin import liveness, lockout
 from service.checkin.consent import REFUSED_STATUS
 from service.checkin.kiosks import check_fresh, require_active
@@ -221,6 +222,7 @@ _READ = (
         Kiosk.status.label("kiosk_status"),
         Kiosk.public_key,
         Kiosk.last_seen_at,
+        Kiosk.name.label("kiosk_name"),
         CheckinSession.stay_id,
         CheckinSession.nonce,
         CheckinSession.status.label("session_status"),
@@ -230,6 +232,7 @@ _READ = (
         CheckinSession.purpose,
         Stay.status.label("stay_status"),
         Stay.guest_name,
+        Stay.reference,
         Stay.locked_at,
         Stay.secret_fingerprint,
         StayKey.kek_id,
@@ -354,8 +357,12 @@ def _write(
     if new_template is not None:
         conn.execute(_DROP_TEMPLATES, {"stay": read.stay_id, "model": model_id})
         conn.execute(_STORE_TEMPLATE, new_template)
+        event = {"booking_reference": read.reference, "kiosk": webhooks.kiosk_ref(read.kiosk_id, read.kiosk_name)}
         if current.status != "checked_in" or current.checked_in_at is None:  # a re-verification changes nothing here
             conn.execute(_CHECK_IN, {"stay": read.stay_id, "checked_in_at": current.checked_in_at or now})
+            webhooks.emit(session, "stay.checked_in", event | {"reason": "match"}, now=now)
+        elif result.kind == "reverify":
+            webhooks.emit(session, "stay.reverified", event, now=now)
     conn.execute(
         _RECORD_ATTEMPT,
         {

@@ -25,6 +25,7 @@ def test_a_checked_in_guest_reverifies_with_the_booking_code_alone(deployment: D
     booking, reference = reservation["booking_code"], reservation["reference"]
 
     status, first = deployment.kiosk(testdata / CLIP, testdata / MISC / "lin-manuel-miranda.png", booking)
+    assert status == 0, first
     assert (status, first["decision"], first["kind"]) == (0, "accepted", "check-in"), first
 
     status, again = deployment.kiosk(testdata / CLIP, None, booking)
