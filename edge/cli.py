@@ -278,7 +278,10 @@ def screen(
     and models, tells the service it is ready and opens the camera; if any of
     that fails it shows "out of order, please see the front desk", logs why
     and retries with backoff (LETHE_KIOSK_RETRY_INITIAL_S, _RETRY_MAX_S). Then
-    the attract screen waits for the booking QR. To check in, the guest reads
+    the attract screen waits for the booking QR; after it the guest chooses
+    "Check in" or "I'm already checked in — new key card" (a returning guest:
+    consent and the face against the stay's stored template, no ID step; a
+    booking not yet checked in is offered the check-in). To check in, the guest reads
     and accepts the property's consent notice (or chooses the front desk),
     shows the ID document (with --id-from-camera) and looks at the camera; the
     answer is recorded at the service before any capture, and a refusal (or no
