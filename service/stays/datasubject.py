@@ -81,6 +81,7 @@ def export_stay(
             {
                 "session_id": a.session_id or None,
                 "kiosk_id": a.kiosk_id or None,
+                "kind": a.kind,
                 "decision": a.decision,
                 "reason": a.reason,
                 "model": a.model_id or None,
