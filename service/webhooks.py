@@ -199,20 +199,28 @@ class Claimed:
     attempts: int
 
 
+def _due(now: dt.datetime, limit: int) -> Any:
+    return (
+        select(WebhookMessage, WebhookEndpoint.url, WebhookEndpoint.secret)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
+        .where(
+            WebhookMessage.delivered_at.is_(None),
+            WebhookMessage.failed_at.is_(None),
+            WebhookMessage.next_attempt_at <= now,
+            WebhookEndpoint.removed_at.is_(None),
+        )
+        .order_by(WebhookMessage.created_at, WebhookMessage.id)
+        .limit(limit)
+    )
+
+
 def _claim(db: Database, keyring: Keyring, now: dt.datetime, limit: int) -> list[Claimed]:
+    # First a read that takes no write lock (SQLite: deferred; most runs find nothing due), then the claim.
+    with db.session() as session, db.read(session):
+        if not session.execute(_due(now, 1)).first():
+            return []
     with db.transaction() as session:
-        due = session.execute(
-            select(WebhookMessage, WebhookEndpoint.url, WebhookEndpoint.secret)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
-            .where(
-                WebhookMessage.delivered_at.is_(None),
-                WebhookMessage.failed_at.is_(None),
-                WebhookMessage.next_attempt_at <= now,
-                WebhookEndpoint.removed_at.is_(None),
-            )
-            .order_by(WebhookMessage.created_at, WebhookMessage.id)
-            .limit(limit)
-        ).all()
+        due = session.execute(_due(now, limit)).all()
         claimed = []
         for message, url, sealed in due:
             taken = session.execute(
