@@ -361,7 +361,7 @@ def _write(
         if current.status != "checked_in" or current.checked_in_at is None:  # a re-verification changes nothing here
             conn.execute(_CHECK_IN, {"stay": read.stay_id, "checked_in_at": current.checked_in_at or now})
             webhooks.emit(session, "stay.checked_in", event | {"reason": "match"}, now=now)
-        elif result.kind == "reverify":
+        else:  # accepted again while checked in (a re-verification, or a second check-in with the ID): a new card
             webhooks.emit(session, "stay.reverified", event, now=now)
     conn.execute(
         _RECORD_ATTEMPT,

@@ -86,6 +86,22 @@ def test_every_event_reaches_the_receiver_exactly_once_signed(actions: Actions) 
         verifier.verify(got[0].body.replace(b"checked_in", b"checked_out"), got[0].headers)
 
 
+def test_a_second_check_in_with_the_id_while_checked_in_is_a_reverification(actions: Actions) -> None:
+    """The guest chose "Check in" again for a new card: the PMS hears stay.reverified, not a second check-in."""
+    with receiver() as hooks:
+        endpoint = _add(actions, hooks.url)
+        reference = random_template(4)
+        code, first = actions.checkin(near(reference, 0.01), reference)
+        kiosk = actions.kiosk()
+        again = actions.verify(
+            actions.envelope(kiosk, actions.session(kiosk, code.reference), code, near(reference, 0.01), reference)
+        )
+        assert (first.json["decision"], again.json["decision"], again.json["kind"]) == ("accepted",) * 2 + ("check-in",)
+        assert _deliver(actions) == 2
+        types = [Webhook(endpoint.secret).verify(r.body, r.headers)["type"] for r in hooks.wait_for(2)]
+    assert types == ["stay.checked_in", "stay.reverified"]
+
+
 def test_a_receiver_failing_three_times_gets_the_event_on_the_fourth_try(actions: Actions) -> None:
     with receiver(statuses=[500, 503, 502]) as hooks:
         endpoint = _add(actions, hooks.url)
