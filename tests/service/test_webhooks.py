@@ -13,6 +13,7 @@ from service import webhooks
 from service.checkin.kiosks import suspend_kiosk
 from service.checkin.overrides import override_stay
 from service.errors import BadRequest
+from service.settings import Settings
 from service.stays import forget
 from service.stays.datasubject import erase_stay
 from service.stays.reservations import stay_by_reference
@@ -180,3 +181,30 @@ def test_endpoints_are_checked_listed_and_removed(actions: Actions) -> None:
     with actions.svc.db.transaction() as session:
         assert webhooks.list_endpoints(session) == []
     assert _deliver(actions) == 0
+
+
+def test_a_signing_secret_survives_the_staff_key_rotation(actions: Actions, settings: Settings) -> None:
+    """Webhook secrets are sealed under the staff-secret key: a rotation reseals them, retiring waits for it."""
+    from service.keyring import add_key, load_or_create, staff_secrets
+    from service.keyring.rotation import RetireRefused, retire, rotate
+
+    with receiver() as hooks:
+        endpoint = _add(actions, hooks.url)
+        old_key = actions.svc.keyring.current_staff_key_id
+        add_key(settings.resolved_key_dir, "staff-secret")
+        with actions.svc.db.transaction() as session, pytest.raises(RetireRefused):
+            retire(settings.resolved_key_dir, old_key, session=session, actor="test")
+        with actions.svc.db.transaction() as session:
+            (added,) = rotate(settings.resolved_key_dir, "staff", session=session, actor="test")
+            stored = session.get(WebhookEndpoint, endpoint.id)
+            assert stored is not None
+            assert staff_secrets.key_id_of(stored.secret) == added.key_id
+        with actions.svc.db.transaction() as session:
+            retire(settings.resolved_key_dir, old_key, session=session, actor="test")
+        code = actions.reservation()
+        with actions.svc.db.transaction() as session:
+            override_stay(session, stay_by_reference(session, code.reference), actor="staff:1", reason="ID at desk")
+        ring = load_or_create(settings.resolved_key_dir)
+        assert webhooks.deliver_due(actions.svc.db, ring) == 1
+        (got,) = hooks.wait_for(1)
+    assert Webhook(endpoint.secret).verify(got.body, got.headers)["type"] == "stay.checked_in"
