@@ -29,16 +29,22 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("edge").setLevel(level)
 
 
-def _check_id_options(id_image: Path | None, id_from_camera: bool, id_source: str | None, reverify: bool) -> None:
-    """Exactly one way to the ID portrait: an image file, or the document held up to a camera (none to re-verify)."""
-    if reverify:
-        if id_image is not None or id_from_camera or id_source:
-            raise click.UsageError("--reverify compares with the stay's stored template: give no ID")
-        return
+def _check_id_options(
+    id_image: Path | None, id_from_camera: bool, id_source: str | None, reverify: bool, *, required: bool = False
+) -> bool:
+    """At most one way to the ID portrait: an image file, or the document held up to a camera.
+
+    Returns whether the run is a re-verification: ``--reverify``, or (unless
+    ``required``) no ID source at all.
+    """
+    has_id = id_image is not None or id_from_camera or bool(id_source)
+    if reverify and has_id:
+        raise click.UsageError("--reverify compares with the stay's stored template: give no ID")
     if id_image is not None and (id_from_camera or id_source):
         raise click.UsageError("give --id-image, or read the ID from the camera (--id-from-camera/--id-source)")
-    if id_image is None and not (id_from_camera or id_source):
+    if required and not has_id:
         raise click.UsageError("missing --id-image (or --id-from-camera/--id-source)")
+    return not has_id
 
 
 def _fail(exc: Any, as_json: bool) -> None:
@@ -88,7 +94,8 @@ def _fail(exc: Any, as_json: bool) -> None:
     "--reverify",
     is_flag=True,
     help="The guest is checked in already (e.g. for a new key card): compare the live face with the stay's "
-    "stored template of this kiosk's model instead of an ID portrait.",
+    "stored template of this kiosk's model instead of an ID portrait. The default when no ID is given; "
+    "a stay not checked in is refused (stay-not-checked-in).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option("--check-config", is_flag=True, help="Print the effective settings and exit.")
@@ -113,6 +120,13 @@ def kiosk(
 ) -> None:
     """Check a guest in: open a session, template the ID portrait and the live face, seal, post, print the decision.
 
+    Without an ID (--id-image, --id-from-camera, --id-source) the run is a
+    re-verification (--reverify): a guest already checked in comes back, e.g.
+    for a new key card, and the service compares the live face with the stay's
+    stored template. Consent, liveness, rate limits, lockout and the audit are
+    as for a check-in; a stay not checked in is refused before any capture
+    (stay-not-checked-in, exit status 4: the guest checks in with the ID).
+
     The service names an active liveness challenge per session (blink, turn left,
     turn right or none, from the property's liveness policy); the kiosk shows its
     instruction and checks it from landmarks, and sends it with the passive
@@ -136,7 +150,7 @@ def kiosk(
     _configure_logging(settings.log_level)
     if not source:
         raise click.UsageError("missing --source")
-    _check_id_options(id_image, id_from_camera, id_source, reverify)
+    reverify = _check_id_options(id_image, id_from_camera, id_source, reverify)
     if not consent_accepted:
         raise click.UsageError("a check-in needs the guest's consent: add --consent-accepted once the guest accepted")
     if booking and (booking_from_camera or booking_source):
@@ -172,7 +186,8 @@ def kiosk(
     else:
         verdict = "ACCEPTED" if result["decision"] == "accepted" else "REJECTED"
         relation = ">=" if result["decision"] == "accepted" else "<"
-        click.echo(f"Check-in {verdict} ({result['reason']})")
+        what = "Re-verification" if result.get("kind") == "reverify" else "Check-in"
+        click.echo(f"{what} {verdict} ({result['reason']})")
         if result.get("score") is None:
             click.echo("  faces not compared")
         else:
@@ -263,7 +278,10 @@ def screen(
     and models, tells the service it is ready and opens the camera; if any of
     that fails it shows "out of order, please see the front desk", logs why
     and retries with backoff (LETHE_KIOSK_RETRY_INITIAL_S, _RETRY_MAX_S). Then
-    the attract screen waits for the booking QR. To check in, the guest reads
+    the attract screen waits for the booking QR; after it the guest chooses
+    "Check in" or "I'm already checked in — new key card" (a returning guest:
+    consent and the face against the stay's stored template, no ID step; a
+    booking not yet checked in is offered the check-in). To check in, the guest reads
     and accepts the property's consent notice (or chooses the front desk),
     shows the ID document (with --id-from-camera) and looks at the camera; the
     answer is recorded at the service before any capture, and a refusal (or no
@@ -273,7 +291,7 @@ def screen(
     """
     from edge.screen import GuestScreen, create_screen_app, run_guest, serve
 
-    _check_id_options(id_image, id_from_camera, id_source, reverify=False)
+    _check_id_options(id_image, id_from_camera, id_source, reverify=False, required=True)
     settings = _settings(key_file=key_file)
     _configure_logging(settings.log_level)
     guest = GuestScreen(mode=mode)

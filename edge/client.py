@@ -87,9 +87,10 @@ class ServiceClient:
         answer = self._request("POST", "/api/v1/kiosks", body=body, headers={"Content-Type": "application/json"})
         return uuid.UUID(answer["kiosk_id"])
 
-    def open_session(self, identity: KioskIdentity, booking_reference: str) -> OpenedSession:
+    def open_session(self, identity: KioskIdentity, booking_reference: str, purpose: str = "check-in") -> OpenedSession:
+        """Open a session for a check-in, or (``purpose="reverify"``) a checked-in guest's re-verification."""
         path = "/api/v1/sessions"
-        body = json.dumps({"booking_reference": booking_reference}).encode()
+        body = json.dumps({"booking_reference": booking_reference, "purpose": purpose}).encode()
         headers = sign_request(identity.key, identity.kiosk_id, "POST", path, body)
         headers["Content-Type"] = "application/json"
         answer = self._request("POST", path, body=body, headers=headers)

@@ -151,7 +151,9 @@ def run_checkin(
     Without ``id_image``, the ID portrait is read from the document the guest
     holds up to ``id_source`` (default: ``source``), before the live capture;
     with ``reverify`` there is none, and the service compares the live face
-    with the stay's stored template (a guest already checked in).
+    with the stay's stored template (a guest already checked in, e.g. for a
+    new key card); a stay not checked in is refused when the session opens
+    (``stay-not-checked-in``), before consent or capture.
     ``on_guidance`` is told what to say to the guest while capturing;
     ``screen`` (the guest's screen) sees every frame, is told each step, asks
     the guest for consent once the session is open, and can stop the run.
@@ -189,7 +191,7 @@ def run_checkin(
     client = ServiceClient.from_settings(settings, identity)
     try:
         recipient = client.recipient_key(Suite.from_label(settings.suite))
-        session = client.open_session(identity, code.reference)
+        session = client.open_session(identity, code.reference, "reverify" if reverify else "check-in")
         evidence: dict[str, Any] = {"id_source": "stored" if reverify else "image" if id_image else "camera"}
         version = int(session.consent["version"]) if session.consent else None
         try:
@@ -199,7 +201,7 @@ def run_checkin(
                 raise ConsentRefused("the service sent no consent notice")
             client.record_consent(identity, session.session_id, accepted=True, version=version)
             evidence["consent_version"] = version
-            if screen is not None:
+            if screen is not None and not reverify:  # a returning guest skips the ID step
                 screen.step("id", id_source=evidence["id_source"])
             if reverify:
                 id_template = None

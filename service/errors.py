@@ -59,6 +59,9 @@ ReplayedRequest = _error("replayed-request", 409, "This request was already rece
 ReplayedEnvelope = _error("replayed-envelope", 409, "This session was already used")
 SessionExpired = _error("session-expired", 410, "The check-in session has expired; open a new one", retryable=True)
 StayNotActive = _error("stay-not-active", 409, "The stay is checked out, cancelled or deleted")
+StayNotCheckedIn = _error(
+    "stay-not-checked-in", 409, "The stay is not checked in yet: check in with the ID document first"
+)
 AlreadyExists = _error("already-exists", 409, "It already exists")
 PayloadTooLarge = _error("payload-too-large", 413, "The request body is too large")
 UnsupportedMediaType = _error("unsupported-media-type", 415, "The request body has the wrong content type")

@@ -56,6 +56,13 @@ class Settings(BaseModel):
     rate_limit_stay: str = Field(default="20/minute", description="check-in sessions opened per stay")
     rate_limit_register: str = Field(default="10/minute", description="kiosk registrations per client address")
     purge_interval_s: int = Field(default=0, ge=0, le=86400, description="run the retention purge in-process; 0: off")
+    webhook_interval_s: float = Field(
+        default=5.0, ge=0, le=3600, description="how often each worker sends due webhook events; 0: not in-process"
+    )
+    webhook_retry_base_s: float = Field(
+        default=10.0, ge=0.01, le=3600, description="first retry delay of a failed webhook delivery (doubles, max 1 h)"
+    )
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100, description="tries before a webhook event is failed")
     log_json: bool = Field(default=True, description="JSON log lines (structlog); false: plain text")
     panel_secure_cookies: bool = Field(
         default=True, description="mark panel cookies Secure (turn off only for plain-HTTP loopback tests)"

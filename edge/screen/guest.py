@@ -20,9 +20,11 @@ a restart loop. An unreachable service first shows "one moment" for
 
 After the booking QR, :data:`FLOWS` maps the mode chosen on the attract screen
 to the flow that serves the guest. A flow is a function of the run's
-:class:`GuestRun` that ends on a final screen and returns the exit status; a new
-flow (for instance a returning guest's new key card, offered on a choice screen
-after the QR with :meth:`~edge.screen.state.GuestScreen.ask`) is one more entry.
+:class:`GuestRun` that ends on a final screen and returns the exit status. In
+check-in mode a choice screen after the QR (:meth:`~edge.screen.state.GuestScreen.ask`)
+offers "Check in" and "I'm already checked in — new key card" (:func:`new_key_card`:
+the face against the stay's stored template, no ID step; a stay not yet checked
+in is told so and offered the check-in).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from typing import Any
 import segno
 
 from edge.client import ServiceClient
-from edge.errors import ConsentRefused, EdgeError, ExitStatus, ServiceUnreachable, log_failure
+from edge.errors import ConsentRefused, EdgeError, ExitStatus, ServiceProblem, ServiceUnreachable, log_failure
 from edge.kiosk import KioskParts, load_parts, run_checkin
 from edge.qr import read_booking
 from edge.screen.state import GuestScreen
@@ -186,6 +188,52 @@ class GuestRun:
     code: BookingCode
 
 
+def _result(run: GuestRun, accepted: bool, accepted_screen: str, rejected_screen: str, first_name: Any) -> None:
+    if accepted:
+        run.screen.finish(accepted_screen, first_name=first_name)
+    else:
+        run.screen.finish(rejected_screen)
+    timings = run.screen.timings
+    log.info(
+        "result on screen %.2f s after the booking QR, %.2f s after the first usable face frame",
+        timings["result"] - timings["qr-read"],
+        timings["result"] - timings["first-good-frame"],
+    )
+
+
+def new_key_card(run: GuestRun) -> ExitStatus:
+    """A guest already checked in (a new key card): consent, the face against the stay's stored template.
+
+    The service refuses a stay that is not checked in when the session opens,
+    before consent or capture; the guest is told so and offered the check-in.
+    On "reverified" the kiosk shows "take your card below": the PMS, told by the
+    ``stay.reverified`` event, has the card encoder at the kiosk cut it.
+    """
+    try:
+        outcome = run_checkin(
+            run.settings,
+            source=run.options.source,
+            id_image=None,
+            booking=str(run.code),
+            realtime=run.options.realtime,
+            on_guidance=run.screen.guidance,
+            screen=run.screen,
+            parts=run.ready.parts,
+            reverify=True,
+        )
+    except ServiceProblem as exc:
+        if exc.code != "stay-not-checked-in":
+            raise
+        log.info("the booking is not checked in yet: offering the check-in")
+        if run.screen.ask("not-checked-in", ["check-in"], timeout_s=run.screen.consent_timeout_s) is None:
+            raise ConsentRefused("the guest did not go on to check in") from None
+        return check_in(run)
+    run.screen.timings["first-good-frame"] = outcome.first_good_frame_at
+    accepted = outcome.decision.get("decision") == "accepted"
+    _result(run, accepted, "reverified", "reverify-rejected", outcome.decision.get("first_name"))
+    return ExitStatus.ACCEPTED if accepted else ExitStatus.REJECTED
+
+
 def check_in(run: GuestRun) -> ExitStatus:
     """Consent, the ID, the face, the decision (``edge.kiosk.run_checkin``, with this screen as its hooks)."""
     outcome = run_checkin(
@@ -201,16 +249,7 @@ def check_in(run: GuestRun) -> ExitStatus:
     )
     run.screen.timings["first-good-frame"] = outcome.first_good_frame_at
     accepted = outcome.decision.get("decision") == "accepted"
-    if accepted:
-        run.screen.finish("accepted", first_name=outcome.decision.get("first_name"))
-    else:
-        run.screen.finish("rejected")
-    timings = run.screen.timings
-    log.info(
-        "result on screen %.2f s after the booking QR, %.2f s after the first usable face frame",
-        timings["result"] - timings["qr-read"],
-        timings["result"] - timings["first-good-frame"],
-    )
+    _result(run, accepted, "accepted", "rejected", outcome.decision.get("first_name"))
     return ExitStatus.ACCEPTED if accepted else ExitStatus.REJECTED
 
 
@@ -241,7 +280,22 @@ def qr_svg(text: str) -> str:
     return out.getvalue().decode()
 
 
-FLOWS: dict[str, Callable[[GuestRun], ExitStatus]] = {"check-in": check_in, "check-out": check_out}
+FLOWS: dict[str, Callable[[GuestRun], ExitStatus]] = {
+    "check-in": check_in,
+    "check-out": check_out,
+    "new-card": new_key_card,
+}
+CHOICES = ("check-in", "new-card")  # offered after the QR in check-in mode
+
+
+def _choose_flow(run: GuestRun) -> str:
+    """Check-out mode checks out; check-in mode asks: check in, or (already checked in) a new key card."""
+    if run.screen.mode == "check-out":
+        return "check-out"
+    choice = run.screen.ask("choose", CHOICES, timeout_s=run.screen.consent_timeout_s)
+    if choice is None:
+        raise ConsentRefused("the guest did not choose")
+    return choice
 
 
 @contextmanager
@@ -306,7 +360,7 @@ def run_guest(
     try:
         with _heartbeat(settings, ready):
             run = GuestRun(screen, settings, options, ready, _read_booking(screen, settings, options))
-        return FLOWS[screen.mode](run)
+        return FLOWS[_choose_flow(run)](run)
     except ConsentRefused as exc:
         log.info("the guest went to the front desk: %s", exc.detail)
         screen.finish("front-desk", error=None)

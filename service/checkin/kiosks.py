@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from protocol import InvalidSignature, VerifyKey, parse_request_headers, verify_request
 from protocol.request import SignedRequest
+from service import webhooks
 from service.checkin.replay import ReplayCache
 from service.errors import (
     BadRequest,
@@ -176,6 +177,9 @@ def _transition(
             .where(CheckinSession.kiosk_id == kiosk.id, CheckinSession.status == "open")
             .values(status="revoked")
         )
+    if to == SUSPENDED:
+        event = {"kiosk": webhooks.kiosk_ref(kiosk.id, kiosk.name)}
+        webhooks.emit(session, "kiosk.suspended", event, now=dt.datetime.now(dt.UTC))
     audit.append(
         session,
         audit.Entry(

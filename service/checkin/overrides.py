@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from service import webhooks
 from service.errors import StayNotActive
 from service.stays.reservations import ACTIVE
 from service.storage import audit
@@ -62,6 +63,12 @@ def override_stay(session: Session, stay: Stay, *, actor: str, reason: str, now:
             threshold=None,
             created_at=now,
         )
+    )
+    webhooks.emit(
+        session,
+        "stay.checked_in",
+        {"booking_reference": stay.reference, "kiosk": None, "reason": OVERRIDE_REASON},
+        now=now,
     )
     audit.append(
         session,

@@ -15,18 +15,32 @@ from sqlalchemy.orm import Session
 
 from service import property as prop
 from service.checkin import liveness, lockout
-from service.errors import ReplayedEnvelope, StayNotActive, UnknownSession
+from service.errors import ReplayedEnvelope, StayNotActive, StayNotCheckedIn, UnknownSession
 from service.stays.reservations import ACTIVE, stay_by_reference
 from service.storage import audit
 from service.storage.tables import CheckinSession, Kiosk
 
+PURPOSES = ("check-in", "reverify")
 
-def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.datetime, ttl_s: int) -> CheckinSession:
-    """Open a check-in session for the stay with booking ``reference``; returns it with its nonce."""
+
+def open_session(
+    session: Session, kiosk: Kiosk, *, reference: str, now: dt.datetime, ttl_s: int, purpose: str = "check-in"
+) -> CheckinSession:
+    """Open a session for the stay with booking ``reference``; returns it with its nonce.
+
+    ``purpose`` is ``check-in`` (the guest brings an ID) or ``reverify`` (a guest
+    already checked in, compared with the stay's stored template): a
+    re-verification of a stay not checked in is refused here, before the guest
+    is asked for consent or a face (``stay-not-checked-in``).
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {PURPOSES}")
     stay = stay_by_reference(session, reference)
     if stay.status not in ACTIVE:
         raise StayNotActive()
     lockout.check_not_locked(stay.locked_at)
+    if purpose == "reverify" and stay.status != "checked_in":
+        raise StayNotCheckedIn()
     policy = prop.load(session, prop.Liveness)
     checkin = CheckinSession(
         id=str(uuid.uuid4()),
@@ -35,10 +49,13 @@ def open_session(session: Session, kiosk: Kiosk, *, reference: str, now: dt.date
         nonce=secrets.token_bytes(32),
         expires_at=now + dt.timedelta(seconds=ttl_s),
         challenge=liveness.choose_challenge(policy),
+        purpose=purpose,
     )
     session.add(checkin)
     # A session under the try-out policy (passive liveness only) says so in the audit, for every check-in.
-    details = None if policy.require_challenge else {"liveness_policy": policy.name}
+    details: dict[str, str] | None = None if policy.require_challenge else {"liveness_policy": policy.name}
+    if purpose != "check-in":
+        details = (details or {}) | {"purpose": purpose}
     audit.append(
         session, audit.Entry(actor=f"kiosk:{kiosk.id}", action="checkin.session.open", subject=stay.id, details=details)
     )

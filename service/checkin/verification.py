@@ -39,11 +39,13 @@ from protocol import (
 )
 from protocol.vault import decrypt_template, derive_data_key, encrypt_template, unwrap_key_seed
 from service import property as prop
+from service import webhooks
 from service.checkin import liveness, lockout
 from service.checkin.consent import REFUSED_STATUS
 from service.checkin.kiosks import check_fresh, require_active
 from service.checkin.matcher import compare
 from service.errors import (
+    BadRequest,
     BookingSecretMismatch,
     ConsentRefused,
     ConsentRequired,
@@ -53,6 +55,7 @@ from service.errors import (
     ReplayedEnvelope,
     SessionExpired,
     StayNotActive,
+    StayNotCheckedIn,
     UnknownSession,
 )
 from service.keyring import Keyring
@@ -87,10 +90,12 @@ class Verification:
     threshold: float | None = None
     problem: LetheError | None = None
     first_name: str | None = None  # accepted only: for the signing kiosk's welcome
+    kind: str = "check-in"  # or "reverify": a checked-in guest compared with the stay's stored template
 
     def as_json(self) -> dict[str, object]:
         answer: dict[str, object] = {
             "session": self.session_id,
+            "kind": self.kind,
             "decision": self.decision,
             "reason": self.reason,
             "model": self.model_id,
@@ -154,16 +159,24 @@ def verify(
         if read.stay_status not in ACTIVE:
             raise StayNotActive()
         lockout.check_not_locked(read.locked_at)
+        # No ID template: a re-verification of a guest already checked in, against the stay's stored template.
+        kind = "check-in" if payload.id_template is not None else "reverify"
+        if read.purpose == "reverify" and kind != "reverify":
+            raise BadRequest("a re-verification session's envelope carries no ID template")
+        if kind == "reverify" and read.stay_status != "checked_in":
+            raise StayNotCheckedIn()
         session_id = str(header.session_id)
         new_template: dict[str, Any] | None = None
         policy = prop.from_document(prop.Liveness, read.liveness)
         if secret_fingerprint(payload.stay_secret) != read.secret_fingerprint:
-            result = Verification(session_id, "rejected", "booking-secret-mismatch", problem=BookingSecretMismatch())
+            result = Verification(
+                session_id, "rejected", "booking-secret-mismatch", problem=BookingSecretMismatch(), kind=kind
+            )
         elif (
             failure := liveness.failure(policy, nonce=read.nonce, challenge=read.challenge, evidence=payload.liveness)
         ) is not None:
             log.info("check-in session %s: liveness failed: %s", session_id, failure)
-            result = Verification(session_id, "rejected", "liveness-failed")
+            result = Verification(session_id, "rejected", "liveness-failed", kind=kind)
         else:
             if read.kek_id is None:
                 raise StayNotActive()
@@ -183,6 +196,7 @@ def verify(
                 match.score,
                 match.threshold,
                 first_name=first_name(read.guest_name) if match.is_match else None,
+                kind=kind,
             )
             if match.is_match:
                 record_id = str(uuid.uuid4())
@@ -208,14 +222,17 @@ _READ = (
         Kiosk.status.label("kiosk_status"),
         Kiosk.public_key,
         Kiosk.last_seen_at,
+        Kiosk.name.label("kiosk_name"),
         CheckinSession.stay_id,
         CheckinSession.nonce,
         CheckinSession.status.label("session_status"),
         CheckinSession.expires_at,
         CheckinSession.challenge,
         CheckinSession.consent,
+        CheckinSession.purpose,
         Stay.status.label("stay_status"),
         Stay.guest_name,
+        Stay.reference,
         Stay.locked_at,
         Stay.secret_fingerprint,
         StayKey.kek_id,
@@ -334,12 +351,18 @@ def _write(
     if current.status not in ACTIVE:
         raise StayNotActive()
     lockout.check_not_locked(current.locked_at)
+    if result.kind == "reverify" and current.status != "checked_in":
+        raise StayNotCheckedIn()
     actor = f"kiosk:{read.kiosk_id}"
     if new_template is not None:
         conn.execute(_DROP_TEMPLATES, {"stay": read.stay_id, "model": model_id})
         conn.execute(_STORE_TEMPLATE, new_template)
+        event = {"booking_reference": read.reference, "kiosk": webhooks.kiosk_ref(read.kiosk_id, read.kiosk_name)}
         if current.status != "checked_in" or current.checked_in_at is None:  # a re-verification changes nothing here
             conn.execute(_CHECK_IN, {"stay": read.stay_id, "checked_in_at": current.checked_in_at or now})
+            webhooks.emit(session, "stay.checked_in", event | {"reason": "match"}, now=now)
+        else:  # accepted again while checked in (a re-verification, or a second check-in with the ID): a new card
+            webhooks.emit(session, "stay.reverified", event, now=now)
     conn.execute(
         _RECORD_ATTEMPT,
         {
@@ -348,6 +371,7 @@ def _write(
             "kiosk_id": read.kiosk_id,
             "decision": result.decision,
             "reason": result.reason,
+            "kind": result.kind,
             "model_id": result.model_id or "",
             "score": result.score,
             "threshold": result.threshold,
@@ -359,7 +383,7 @@ def _write(
     entries = [
         audit.Entry(
             actor=actor,
-            action="checkin.verify",
+            action="checkin.reverify" if result.kind == "reverify" else "checkin.verify",
             subject=read.stay_id,
             details={
                 "decision": result.decision,

@@ -138,3 +138,51 @@ def integration_revoke(name: str, reason: str, actor: str) -> None:
     with command_session() as (_db, _ring, session):
         revoke_integration(session, name=name, actor=actor, reason=reason, now=dt.datetime.now(dt.UTC))
     click.echo(f"integration {name} revoked")
+
+
+@integration.group("webhook")
+def webhook() -> None:
+    """Signed event deliveries to the hotel's systems (Standard Webhooks; docs/api.md lists the events)."""
+
+
+@webhook.command("add")
+@click.argument("url")
+def webhook_add(url: str) -> None:
+    """Register URL for every event; print its id and its signing secret (whsec_..., shown once)."""
+    from service.webhooks import add_endpoint
+
+    with command_session() as (_db, ring, session):
+        added = add_endpoint(session, ring, url, actor="cli")
+    click.echo(f"webhook {added.id}: {added.url}")
+    click.echo(added.secret)
+
+
+@webhook.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def webhook_list(as_json: bool) -> None:
+    """Registered endpoints with their last delivery status and pending, delivered and failed events."""
+    from service.webhooks import list_endpoints
+
+    with command_session() as (_db, _ring, session):
+        found = [e.as_json() for e in list_endpoints(session)]
+    if as_json:
+        echo_json(found)
+        return
+    for e in found:
+        click.echo(
+            f"{e['id']}  {e['url']}  last {e['last_status'] or '-'}  "
+            f"pending {e['pending']}, delivered {e['delivered']}, failed {e['failed']}"
+        )
+
+
+@webhook.command("remove")
+@click.argument("endpoint_id", type=int)
+def webhook_remove(endpoint_id: int) -> None:
+    """Stop sending to an endpoint (its undelivered events are dropped)."""
+    import datetime as dt
+
+    from service.webhooks import remove_endpoint
+
+    with command_session() as (_db, _ring, session):
+        remove_endpoint(session, endpoint_id, actor="cli", now=dt.datetime.now(dt.UTC))
+    click.echo(f"webhook {endpoint_id} removed")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from protocol.vault import VaultError, open_staff_secret, seal_staff_secret
 from service.errors import OperatorError
 from service.keyring import Keyring, KeyringError
-from service.storage.tables import StaffAccount
+from service.storage.tables import StaffAccount, WebhookEndpoint
 
 VERSION = "v1"
 
@@ -57,7 +57,8 @@ def key_id_of(stored: str) -> str | None:
 
 
 def reseal_all(session: Session, keyring: Keyring) -> int:
-    """Seal every account's secret under the newest staff-secret key (after a rotation); returns how many."""
+    """Seal every account's TOTP secret and every webhook endpoint's signing secret under the newest staff-secret
+    key (after a rotation); returns how many."""
     current = keyring.current_staff_key_id
     count = 0
     for account in session.scalars(select(StaffAccount).where(StaffAccount.totp_secret.is_not(None))):
@@ -66,12 +67,21 @@ def reseal_all(session: Session, keyring: Keyring) -> int:
             continue
         account.totp_secret = seal(keyring, account.id, open_secret(keyring, account.id, stored))
         count += 1
+    for endpoint in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.removed_at.is_(None))):
+        if key_id_of(endpoint.secret) == current:
+            continue
+        binding = f"webhook:{endpoint.id}"
+        endpoint.secret = seal(keyring, binding, open_secret(keyring, binding, endpoint.secret))
+        count += 1
     return count
 
 
 def accounts_per_key(session: Session) -> dict[str, int]:
+    """How many stored secrets (staff TOTP, active webhook endpoints) each staff-secret key seals."""
     counts: dict[str, int] = {}
-    for stored in session.scalars(select(StaffAccount.totp_secret).where(StaffAccount.totp_secret.is_not(None))):
+    staff = session.scalars(select(StaffAccount.totp_secret).where(StaffAccount.totp_secret.is_not(None))).all()
+    hooks = session.scalars(select(WebhookEndpoint.secret).where(WebhookEndpoint.removed_at.is_(None))).all()
+    for stored in [*staff, *hooks]:
         key_id = key_id_of(stored or "")
         if key_id is not None:
             counts[key_id] = counts.get(key_id, 0) + 1

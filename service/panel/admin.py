@@ -1,5 +1,5 @@
 """Administering the panel: staff accounts (create, disable, enable, reset two-factor, reset the password with
-two-factor re-enrolment, sign out everywhere)."""
+two-factor re-enrolment, sign out everywhere) and webhook endpoints."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
+from service import webhooks
 from service.errors import LetheError
 from service.panel import accounts, queries
 from service.panel.accounts import ADMIN
 from service.panel.blueprint import actor, bp, now
-from service.panel.forms import StaffForm
+from service.panel.forms import StaffForm, WebhookForm
 from service.panel.i18n import gettext
 from service.panel.security import current, requires
 from service.storage.tables import StaffAccount
@@ -86,3 +87,40 @@ def staff_change(account_id: str, operation: str) -> Any:
     if shown is None:
         return redirect(url_for("panel.staff"))
     return _render_staff(StaffForm(formdata=None), created=shown)
+
+
+def _render_webhooks(form: WebhookForm, created: Any = None, problem: str | None = None, status: int = 200) -> Any:
+    with service().db.transaction() as db:
+        endpoints = webhooks.list_endpoints(db)
+    page = render_template("panel/webhooks.html", endpoints=endpoints, form=form, created=created, problem=problem)
+    return page if status == 200 else Response(page, status=status)
+
+
+@bp.route("/webhooks", methods=["GET", "POST"])
+@requires(ADMIN)
+def webhooks_page() -> Any:
+    """Webhook endpoints with their last status; posted, a new endpoint (its secret shown on this answer only)."""
+    if request.method == "GET":
+        return _render_webhooks(WebhookForm(formdata=None))
+    form = WebhookForm()
+    if not form.validate_on_submit():
+        return _render_webhooks(form, problem=gettext("Check the highlighted fields."), status=400)
+    try:
+        with service().db.transaction() as db:
+            added = webhooks.add_endpoint(db, service().keyring, form.url.data, actor=actor())
+    except LetheError as exc:
+        return _render_webhooks(form, problem=exc.detail, status=exc.status)
+    return _render_webhooks(
+        WebhookForm(formdata=None), created={"id": added.id, "url": added.url, "secret": added.secret}
+    )
+
+
+@bp.post("/webhooks/<int:endpoint_id>/remove")
+@requires(ADMIN)
+def webhook_remove(endpoint_id: int) -> Any:
+    with service().db.transaction() as db:
+        try:
+            webhooks.remove_endpoint(db, endpoint_id, actor=actor(), now=now())
+        except LetheError:
+            abort(404)
+    return redirect(url_for("panel.webhooks_page"))

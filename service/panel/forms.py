@@ -94,3 +94,7 @@ class AuditForm(FlaskForm):  # type: ignore[misc]
     action = StringField(validators=[Optional(), Length(max=64)])
     since = DateField(validators=[Optional()])
     until = DateField(validators=[Optional()])
+
+
+class WebhookForm(FlaskForm):  # type: ignore[misc]
+    url = StringField(validators=[DataRequired(), Length(max=500), Regexp(r"^https?://\S+$")])

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service import webhooks
 from service.stays.forget import Forgotten, forget
 from service.storage import audit
 from service.storage.tables import AuditEntry, CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
@@ -80,6 +81,7 @@ def export_stay(
             {
                 "session_id": a.session_id or None,
                 "kiosk_id": a.kiosk_id or None,
+                "kind": a.kind,
                 "decision": a.decision,
                 "reason": a.reason,
                 "model": a.model_id or None,
@@ -129,10 +131,11 @@ def erase_stay(session: Session, stay: Stay, *, actor: str, reason: str, now: dt
     """Delete ``stay`` and every row about it (templates, data key, sessions, attempts) in this transaction."""
     reason = audit.require_reason(reason)
     now = now or dt.datetime.now(dt.UTC)
-    stay_id = stay.id
+    stay_id, reference = stay.id, stay.reference
     forgotten = forget(session, [stay_id], sessions="all", attempts=True)
     session.delete(stay)
     session.flush()
+    webhooks.emit(session, "stay.erased", {"booking_reference": reference}, now=now)
     audit.append(
         session,
         audit.Entry(

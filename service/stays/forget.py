@@ -21,6 +21,7 @@ from sqlalchemy import CursorResult, Delete, delete
 from sqlalchemy.orm import Session
 
 from protocol import ChainHead, DeletionClaims, sign_receipt
+from service import webhooks
 from service.errors import StayNotActive
 from service.keyring import Keyring
 from service.stays.reservations import ACTIVE
@@ -109,6 +110,13 @@ def checkout(session: Session, keyring: Keyring, stay: Stay, *, actor: str, now:
     stay.status = "checked_out"
     stay.checked_out_at = now
     receipt_id = str(uuid.uuid4())
+    kiosk = webhooks.kiosk_by_id(session, actor.removeprefix("kiosk:")) if actor.startswith("kiosk:") else None
+    webhooks.emit(
+        session,
+        "stay.checked_out",
+        {"booking_reference": stay.reference, "kiosk": kiosk, "receipt_id": receipt_id},
+        now=now,
+    )
     audit.append(
         session,
         audit.Entry(

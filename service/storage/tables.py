@@ -149,6 +149,8 @@ class CheckinSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     challenge: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    # What the kiosk opened the session for: "check-in", or "reverify" (a checked-in guest, no ID)
+    purpose: Mapped[str] = mapped_column(String(16), default="check-in", server_default="check-in")
     # The guest's answer to the consent notice on the kiosk (``service/checkin/consent.py``): accepted or refused,
     # the notice version shown and when. Verification needs ``accepted``.
     consent: Mapped[str | None] = mapped_column(String(8))
@@ -167,6 +169,9 @@ class CheckinAttempt(Base):
     kiosk_id: Mapped[str] = mapped_column(String(36))
     decision: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(32))
+    # "check-in" (against the ID template, or a staff override) or "reverify" (a checked-in guest against the
+    # stay's stored template, e.g. for a new key card)
+    kind: Mapped[str] = mapped_column(String(16), default="check-in", server_default="check-in")
     model_id: Mapped[str] = mapped_column(String(64))
     score: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[float | None] = mapped_column(Float)
@@ -192,6 +197,37 @@ class Integration(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookEndpoint(Base):
+    """A URL an admin registered for signed events (``service/webhooks.py``); its secret sealed, its last status."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(200))  # the Standard Webhooks secret, sealed (never in clear)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[str | None] = mapped_column(String(64))
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookMessage(Base):
+    """One event for one endpoint: written in the transaction of the change it reports, delivered from here."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the webhook-id header: msg_<32 hex>
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)  # the JSON body, exactly as signed and sent
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEntry(Base):

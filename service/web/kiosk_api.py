@@ -37,6 +37,11 @@ class RegisterBody(BaseModel):
 class SessionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     booking_reference: str = Field(pattern=r"^[A-Za-z0-9]{6,16}$")
+    purpose: Literal["check-in", "reverify"] = Field(
+        default="check-in",
+        description="check-in (the guest brings an ID) or reverify (a checked-in guest, compared with the stay's "
+        "stored template; a stay not checked in is refused with stay-not-checked-in)",
+    )
 
 
 def _signed_kiosk(session: Session) -> Kiosk:
@@ -95,13 +100,19 @@ def open_session() -> tuple[Response, int]:
         body = json_body(SessionBody)
         limits.hit("stay", hashlib.sha256(body.booking_reference.upper().encode()).hexdigest()[:32])
         opened = sessions.open_session(
-            session, kiosk, reference=body.booking_reference, now=svc.now(), ttl_s=svc.settings.session_ttl_s
+            session,
+            kiosk,
+            reference=body.booking_reference,
+            now=svc.now(),
+            ttl_s=svc.settings.session_ttl_s,
+            purpose=body.purpose,
         )
         return jsonify(
             session_id=opened.id,
             nonce=base64.b64encode(opened.nonce).decode(),
             expires_at=opened.expires_at.isoformat(),
             challenge=opened.challenge,
+            purpose=opened.purpose,
             consent=prop.load(session, prop.ConsentNotice).model_dump(),
         ), 201
 

@@ -30,8 +30,11 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Flask:
         from service.app import create_app  # in the worker, after the metrics folder is set
+        from service.web import schedule
 
-        return create_app(self._settings)
+        app = create_app(self._settings)
+        schedule.start_webhooks(app, self._settings.webhook_interval_s)  # each worker sends the outbox's events
+        return app
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

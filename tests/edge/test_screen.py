@@ -224,3 +224,29 @@ def test_a_failed_run_ends_on_the_front_desk_screen(tmp_path, data_mirror) -> No
     assert screen.finished.is_set()
     assert screen.state()["screen"] == "out-of-order"
     assert screen.state()["error"] == "kiosk-not-registered"
+
+
+def _run(screen: GuestScreen):  # type: ignore[no-untyped-def]
+    from edge.screen.guest import GuestRun
+
+    return GuestRun(screen, None, None, None, None)  # type: ignore[arg-type]
+
+
+def test_after_the_qr_the_guest_chooses_check_in_or_a_new_key_card() -> None:
+    from edge.screen.guest import _choose_flow
+
+    screen = GuestScreen(consent_timeout_s=30)
+    chosen: list[str] = []
+    asking = threading.Thread(target=lambda: chosen.append(_choose_flow(_run(screen))))
+    asking.start()
+    wait_for(screen, "choose")
+    assert screen.state()["options"] == ["check-in", "new-card"]
+    assert not screen.answer("accept")  # not offered here
+    assert screen.answer("new-card")
+    asking.join(10)
+    assert chosen == ["new-card"]
+    # Check-out mode asks nothing; no answer in time sends the guest to the desk.
+    assert _choose_flow(_run(GuestScreen(mode="check-out"))) == "check-out"
+    with pytest.raises(ConsentRefused):
+        _choose_flow(_run(GuestScreen(consent_timeout_s=0.05)))
+    assert all(key in TEXTS[lang] for lang in TEXTS for key in ("choose", "choose-new-card-button", "reverified"))

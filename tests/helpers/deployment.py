@@ -99,15 +99,21 @@ class Deployment:
         )
 
     def kiosk(
-        self, source: Path, id_image: Path, booking: str, *, env: dict[str, str] | None = None, realtime: bool = False
+        self,
+        source: Path,
+        id_image: Path | None,
+        booking: str,
+        *,
+        env: dict[str, str] | None = None,
+        realtime: bool = False,
     ) -> tuple[int, dict[str, Any]]:
+        """``lethe kiosk --json``; without ``id_image`` no ID is given: a re-verification of a checked-in guest."""
         args = [
             "kiosk",
             "--consent-accepted",
             "--source",
             str(source),
-            "--id-image",
-            str(id_image),
+            *(["--id-image", str(id_image)] if id_image is not None else []),
             "--booking",
             booking,
             "--json",
@@ -188,6 +194,10 @@ class ScreenRun:
                 pass
             time.sleep(0.2)
         raise AssertionError(f"the guest screen did not reach {screen!r} in {timeout} s")
+
+    def press(self, action: str) -> None:
+        """Press ``answer/check-in`` (or another button) as the page would, the run going on."""
+        assert requests.post(f"{self.url}/{action}", timeout=5).json() == {"ok": True}
 
     def choose(self, action: str) -> tuple[str, str]:
         """Press ``answer/accept`` or ``front-desk`` as the page would; return the process's stdout and stderr."""

@@ -113,14 +113,15 @@ class Actions:
         assert answer.status_code == 201, answer.json
         return Kiosk(uuid.UUID(answer.json["kiosk_id"]), key)
 
-    def open_session(self, kiosk: Kiosk, reference: str) -> Any:
-        body = f'{{"booking_reference": "{reference}"}}'.encode()
+    def open_session(self, kiosk: Kiosk, reference: str, purpose: str | None = None) -> Any:
+        fields = {"booking_reference": reference} | ({"purpose": purpose} if purpose else {})
+        body = json.dumps(fields).encode()
         headers = sign_request(kiosk.key, kiosk.kiosk_id, "POST", "/api/v1/sessions", body)
         return self.client.post("/api/v1/sessions", data=body, headers=headers, content_type="application/json")
 
-    def session(self, kiosk: Kiosk, reference: str, *, consent: bool = True) -> Opened:
+    def session(self, kiosk: Kiosk, reference: str, *, consent: bool = True, purpose: str | None = None) -> Opened:
         """Open a session; with ``consent`` (the default) the guest accepts the notice it carries."""
-        answer = self.open_session(kiosk, reference)
+        answer = self.open_session(kiosk, reference, purpose)
         assert answer.status_code == 201, answer.json
         opened = Opened(
             uuid.UUID(answer.json["session_id"]), base64.b64decode(answer.json["nonce"]), answer.json["challenge"]

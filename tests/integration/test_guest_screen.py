@@ -6,7 +6,9 @@ and photographed into ``$KIOSK_SCREENSHOT_DIR`` when it is set (``docs/screens``
 holds the committed ones). The flows run the real kiosk code against the real
 service: check-in (accepted with the guest's first name, rejected kindly), the
 front desk, the consent timeout, out of order until the camera appears, and a
-checkout whose receipt QR, read off the screen, opens a receipt page that verifies.
+checkout whose receipt QR, read off the screen, opens a receipt page that verifies,
+and the returning guest's new key card (re-verified with no ID step; a booking not
+checked in is told so and offered the check-in).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +105,27 @@ def press_by_keyboard(driver: Any, element_id: str) -> None:
     raise AssertionError(f"#{element_id} cannot be reached with the Tab key")
 
 
+def choose(driver: Any, button: str) -> None:
+    """On the choice screen after the booking QR, press ``button`` (``choose-checkin`` or ``choose-new-card``)."""
+    assert wait_for_screen(driver, "choose") == "choose"
+    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, button).is_displayed())
+    driver.find_element(By.ID, button).click()
+
+
+def answer_when(screen: GuestScreen, name: str, option: str, timeout_s: float = 180.0) -> None:
+    """Wait (bounded) until ``screen`` asks ``name``, then answer ``option`` as the page would."""
+    seen, deadline = -1, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        change = screen.wait_for_change(seen, 5.0)
+        if change is None:
+            continue
+        seen, state = change
+        if state["screen"] == name and option in state.get("options", []):
+            assert screen.answer(option)
+            return
+    raise AssertionError(f"no {name!r} screen offering {option!r}")
+
+
 @dataclass
 class Run:
     screen: GuestScreen
@@ -132,8 +156,9 @@ def guest_run(deployment: Deployment, testdata: Path, tmp_path: Path) -> Iterato
         source: Path | None = None,
         mode: str = "check-in",
         grace_s: float = 30.0,
+        reservation: dict[str, str] | None = None,
     ) -> Run:
-        reservation = deployment.reservation()
+        reservation = reservation or deployment.reservation()
         qr = tmp_path / f"booking-{reservation['reference']}.png"
         qr.write_bytes(render_qr(reservation["booking_code"], "png"))
         settings = KioskSettings(
@@ -184,6 +209,9 @@ def test_guest_checks_in_by_keyboard_and_is_welcomed_by_first_name(
     run = guest_run()
     viewport(browser, "landscape")
     browser.get(run.url)
+    assert wait_for_screen(browser, "choose") == "choose"
+    assert browser.find_element(By.ID, "choose-new-card").text == "I'm already checked in — new key card"
+    press_by_keyboard(browser, "choose-checkin")
     assert wait_for_screen(browser, "consent") == "consent"
     assert "front desk" in browser.find_element(By.ID, "notice").text
     assert browser.find_element(By.ID, "front-desk").is_displayed()
@@ -206,9 +234,48 @@ def test_guest_checks_in_by_keyboard_and_is_welcomed_by_first_name(
     assert state.consent == [("accepted", 1)]
 
 
+def test_a_returning_guest_gets_a_new_key_card_without_the_id_step(
+    deployment: Deployment, guest_run: Any, browser: Any, testdata: Path
+) -> None:
+    reservation = deployment.reservation()
+    status, first = deployment.kiosk(testdata / CLIP, testdata / MISC / "lin-manuel-miranda.png",
+                                     reservation["booking_code"])  # fmt: skip
+    assert (status, first["decision"]) == (0, "accepted"), first
+    run = guest_run(reservation=reservation)
+    browser.get(run.url)
+    choose(browser, "choose-new-card")
+    assert wait_for_screen(browser, "consent") == "consent"
+    browser.find_element(By.ID, "accept").click()
+    seen = wait_for_screen(browser, "id", "face", "reverified", "reverify-rejected", "front-desk")
+    assert seen != "id"  # no ID step for a returning guest
+    assert wait_for_screen(browser, "reverified", "reverify-rejected", "front-desk") == "reverified"
+    assert heading(browser) == "Welcome back, Lin-Manuel!"
+    assert "key card" in browser.find_element(By.ID, "detail").text
+    assert run.join() == ExitStatus.ACCEPTED
+    state = deployment.stay_state(run.reference)
+    assert (state.status, state.attempts, state.templates) == ("checked_in", 2, 1)
+    assert state.consent == [("accepted", 1), ("accepted", 1)]
+
+
+def test_a_new_key_card_for_a_booking_not_checked_in_offers_the_check_in(
+    deployment: Deployment, guest_run: Any, browser: Any
+) -> None:
+    run = guest_run()
+    browser.get(run.url)
+    choose(browser, "choose-new-card")
+    assert wait_for_screen(browser, "not-checked-in", "front-desk") == "not-checked-in"
+    assert heading(browser) == "This booking is not checked in yet"
+    assert deployment.stay_state(run.reference).sessions == {}  # refused before consent or capture
+    browser.find_element(By.ID, "choose-checkin").click()
+    assert wait_for_screen(browser, "consent") == "consent"
+    browser.find_element(By.ID, "front-desk").click()
+    assert run.join() == ExitStatus.FRONT_DESK
+
+
 def test_an_impostor_is_turned_away_kindly_without_a_score(guest_run: Any, browser: Any) -> None:
     run = guest_run(id_photo="alex-lacamoire.png")
     browser.get(run.url)
+    choose(browser, "choose-checkin")
     wait_for_screen(browser, "consent")
     browser.find_element(By.ID, "accept").click()
     assert wait_for_screen(browser, "accepted", "rejected", "front-desk") == "rejected"
@@ -224,6 +291,7 @@ def test_front_desk_instead_records_a_refusal_and_ends_the_run(
 ) -> None:
     run = guest_run()
     browser.get(run.url)
+    choose(browser, "choose-checkin")
     wait_for_screen(browser, "consent")
     browser.find_element(By.ID, "front-desk").click()
     assert wait_for_screen(browser, "front-desk") == "front-desk"
@@ -237,7 +305,8 @@ def test_front_desk_instead_records_a_refusal_and_ends_the_run(
 
 
 def test_consent_timeout_records_a_refusal(deployment: Deployment, guest_run: Any) -> None:
-    run = guest_run(consent_timeout_s=1)
+    run = guest_run(consent_timeout_s=10)
+    answer_when(run.screen, "choose", "check-in")
     assert run.join() == ExitStatus.FRONT_DESK
     assert run.screen.state()["screen"] == "front-desk"
     state = deployment.stay_state(run.reference)
@@ -262,6 +331,7 @@ def test_out_of_order_until_the_camera_appears_then_the_guest_is_served(
         (kiosk,) = session.query(Kiosk).all()
         assert (kiosk.state, kiosk.last_error) == ("out-of-order", "source-unavailable")
     camera.symlink_to(testdata / CLIP)  # the camera is plugged in
+    choose(browser, "choose-checkin")
     assert wait_for_screen(browser, "consent") == "consent"
     with deployment.database().transaction() as session:
         (kiosk,) = session.query(Kiosk).all()
@@ -342,6 +412,10 @@ def test_every_screen_in_both_languages_and_two_kiosk_sizes(browser: Any, testda
         ("sending", "sending", {}, False),
         ("accepted", "accepted", {"first_name": "Lin-Manuel"}, False),
         ("rejected", "rejected", {}, False),
+        ("choose", "choose", {"options": ["check-in", "new-card"]}, False),
+        ("not-checked-in", "not-checked-in", {"options": ["check-in"]}, False),
+        ("reverified", "reverified", {"first_name": "Lin-Manuel"}, False),
+        ("reverify-rejected", "reverify-rejected", {}, False),
         ("front-desk", "front-desk", {"error": None}, False),
         ("checkout-confirm", "checkout-confirm", {"options": ["check-out"], "mode": "check-out"}, False),
         ("checking-out", "checking-out", {"mode": "check-out"}, False),
@@ -415,6 +489,8 @@ def _check_page(driver: Any) -> list[str]:
 def test_screen_command_end_to_end(deployment: Deployment, testdata: Path, tmp_path: Path) -> None:
     """``lethe kiosk screen`` as the process a kiosk runs, driven over HTTP as the page would."""
     with screen_command(deployment, testdata, deployment.reservation()["booking_code"], tmp_path) as run:
+        run.wait_for("choose")
+        run.press("answer/check-in")
         run.wait_for("consent")
         out, err = run.choose("answer/accept")
     assert run.process.returncode == 0, err

@@ -88,6 +88,10 @@ def test_id_options_are_exclusive(deployment: Deployment, testdata: Path) -> Non
     )
     assert both.returncode == 2
     assert "--id-image, or read the ID from the camera" in both.stderr
-    neither = deployment.lethe("kiosk", "--source", "0", "--booking", "x", check=False)
+    # The guest's screen checks guests in: it needs a way to the ID (the headless run without one re-verifies).
+    neither = deployment.lethe("kiosk", "screen", "--source", "0", check=False)
     assert neither.returncode == 2
     assert "missing --id-image" in neither.stderr
+    reverify = deployment.lethe("kiosk", "--source", "0", "--reverify", "--id-image", portrait, check=False)
+    assert reverify.returncode == 2
+    assert "--reverify compares with the stay's stored template" in reverify.stderr

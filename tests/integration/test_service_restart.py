@@ -212,3 +212,40 @@ def test_crash_while_verifying_is_all_or_nothing(
     assert (run.status, run.decision) == (0, "accepted"), run.answer
     state = deployment.stay_state(reservation["reference"])
     assert (state.status, state.templates, state.attempts) == ("checked_in", 1, 2 if everything else 1)
+
+
+def test_an_event_recorded_before_a_crash_is_delivered_once_on_restart(
+    crashable_deployment: CrashableDeployment,
+) -> None:
+    """SIGKILL between the change and its delivery: the outbox row, written with the change, goes out on restart."""
+    from standardwebhooks import Webhook
+
+    from tests.helpers.deployment import ServiceProcess
+    from tests.helpers.receiver import receiver
+
+    deployment = crashable_deployment
+    with receiver() as hooks:
+        added = deployment.lethe("integration", "webhook", "add", hooks.url).stdout.splitlines()
+        endpoint_id, secret = added[0].split()[1].rstrip(":"), added[1]
+        # The same service with its delivery loop off: the change is made, nothing is sent yet.
+        deployment.service.kill()
+        quiet = ServiceProcess(deployment.env | {"LETHE_WEBHOOK_INTERVAL_S": "0"}, deployment.service.port)
+        quiet.start()
+        try:
+            reservation = deployment.reservation()
+            assert deployment.checkout(reservation["reference"]).status_code == 200
+        finally:
+            quiet.kill()  # SIGKILL, every process: between the change and its delivery
+        assert hooks.requests == []
+        deployment.service.start()  # the delivery loop sends the outbox's due events at once
+        (got,) = hooks.wait_for(1)
+        event = Webhook(secret).verify(got.body, got.headers)
+        assert event["type"] == "stay.checked_out"
+        assert event["data"]["booking_reference"] == reservation["reference"]
+        assert event["data"]["receipt_id"]
+        deadline = time.monotonic() + 60
+        while "delivered 1" not in deployment.lethe("integration", "webhook", "list").stdout:
+            assert time.monotonic() < deadline, "the delivery was never recorded"
+            time.sleep(0.2)
+        assert len(hooks.requests) == 1  # recorded as delivered: no worker sends it again
+        deployment.lethe("integration", "webhook", "remove", endpoint_id)

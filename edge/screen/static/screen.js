@@ -2,8 +2,9 @@
 // The guest screen: renders the kiosk's state (pushed on /events) in the guest's language.
 // One heading and at most one detail per screen; live screens show one instruction as the heading.
 
-const FINAL = new Set(["accepted", "rejected", "front-desk", "checked-out", "out-of-order"]);
-const FRONT_DESK = new Set(["scan", "consent", "id", "face", "checkout-confirm"]);
+const FINAL = new Set(
+  ["accepted", "rejected", "reverified", "reverify-rejected", "front-desk", "checked-out", "out-of-order"]);
+const FRONT_DESK = new Set(["scan", "choose", "not-checked-in", "consent", "id", "face", "checkout-confirm"]);
 let texts = null;
 let lang = "en";
 let state = {screen: "starting"};
@@ -41,8 +42,9 @@ function words(s) {
       return [s.challenge && s.challenge !== "none" ? t(`do-${s.challenge}`) : t("face"), ""];
     case "accepted":
       // A name is never broken at its hyphen (Lin-Manuel).
-      return [s.first_name ? t("accepted", {name: s.first_name.replace(/-/g, "\u2011")}) : t("accepted-anonymous"),
-        t("accepted-detail")];
+    case "reverified":
+      return [s.first_name ? t(s.screen, {name: s.first_name.replace(/-/g, "\u2011")}) : t(`${s.screen}-anonymous`),
+        t(`${s.screen}-detail`)];
     case "consent":
     case "sending":
     case "checking-out":
@@ -84,9 +86,10 @@ function render() {
   show("card", idCamera);
   show("qr-picture", screen === "scan");
   $("qr-picture-title").textContent = t("qr-picture");
-  show("icon-done", screen === "accepted");
+  show("icon-done", screen === "accepted" || screen === "reverified");
   show("icon-desk", screen === "front-desk");
-  show("icon-info", ["out-of-order", "rejected", "checkout-confirm"].includes(screen));
+  show("icon-info", ["out-of-order", "rejected", "reverify-rejected", "checkout-confirm", "not-checked-in"]
+    .includes(screen));
   const busy = ["starting", "sending", "checking-out"].includes(screen) || (screen === "id" && !idCamera);
   show("spinner", busy);
   $("spinner").setAttribute("aria-label", t(screen === "starting" ? "starting" : "progress-label"));
@@ -115,6 +118,11 @@ function render() {
   $("accept").textContent = t("accept-button");
   show("confirm-checkout", screen === "checkout-confirm" && options.has("check-out"));
   $("confirm-checkout").textContent = t("confirm-checkout-button");
+  const choose = screen === "choose" || screen === "not-checked-in";
+  show("choose-checkin", choose && options.has("check-in"));
+  $("choose-checkin").textContent = t(screen === "not-checked-in" ? "not-checked-in-button" : "choose-checkin-button");
+  show("choose-new-card", screen === "choose" && options.has("new-card"));
+  $("choose-new-card").textContent = t("choose-new-card-button");
   show("mode", screen === "scan");
   $("mode").textContent = t(s.mode === "check-out" ? "checkin-mode-button" : "checkout-mode-button");
   show("front-desk", FRONT_DESK.has(screen));

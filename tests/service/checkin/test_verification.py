@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from models import load_manifest
 from protocol import Suite, Template, encode_template
 from service import property as prop
-from service.storage.tables import CheckinAttempt, StoredTemplate
+from service.storage.tables import AuditEntry, CheckinAttempt, CheckinSession, StoredTemplate
 from tests.helpers.service import Actions, assert_problem, near, random_template
 
 
@@ -86,13 +86,89 @@ def test_reverification_uses_the_stored_template(actions: Actions) -> None:
     assert impostor.json["decision"] == "rejected"
 
 
-def test_reverification_without_a_stored_template_is_a_problem(actions: Actions) -> None:
+def test_reverification_of_a_stay_not_checked_in_is_refused_before_any_capture(actions: Actions) -> None:
+    """A re-verification session for a stay not checked in is refused at once; so is an envelope without an ID."""
     code = actions.reservation()
     kiosk = actions.kiosk()
+    assert_problem(actions.open_session(kiosk, code.reference, "reverify"), 409, "stay-not-checked-in")
     answer = actions.verify(
         actions.envelope(kiosk, actions.session(kiosk, code.reference), code, random_template(1), None)
     )
+    assert_problem(answer, 409, "stay-not-checked-in")
+    with actions.svc.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(CheckinAttempt)) == 0
+
+
+def test_reverification_without_a_stored_template_is_a_problem(actions: Actions) -> None:
+    """Checked in by staff (no face template stored): nothing to compare with."""
+    from service.checkin.overrides import override_stay
+    from service.stays.reservations import stay_by_reference
+
+    code = actions.reservation()
+    with actions.svc.db.transaction() as session:
+        override_stay(session, stay_by_reference(session, code.reference), actor="staff:1", reason="ID seen at desk")
+    kiosk = actions.kiosk()
+    opened = actions.session(kiosk, code.reference, purpose="reverify")
+    answer = actions.verify(actions.envelope(kiosk, opened, code, random_template(1), None))
     assert_problem(answer, 409, "missing-id-template")
+
+
+def test_reverification_is_recorded_and_audited_as_such(actions: Actions) -> None:
+    reference = random_template(4)
+    code, first = actions.checkin(near(reference, 0.01), reference)
+    assert (first.json["decision"], first.json["kind"]) == ("accepted", "check-in")
+    kiosk = actions.kiosk()
+    opened = actions.session(kiosk, code.reference, purpose="reverify")
+    again = actions.verify(actions.envelope(kiosk, opened, code, near(reference, 0.01, seed=7), None))
+    assert (again.json["decision"], again.json["kind"]) == ("accepted", "reverify")
+    # A re-verification session takes no ID template.
+    opened = actions.session(kiosk, code.reference, purpose="reverify")
+    assert_problem(actions.verify(actions.envelope(kiosk, opened, code, reference, reference)), 400, "bad-request")
+    with actions.svc.db.transaction() as session:
+        kinds = session.scalars(select(CheckinAttempt.kind).order_by(CheckinAttempt.id)).all()
+        actions_ = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.action.like("checkin.%")).order_by(AuditEntry.id)
+        ).all()
+        purposes = session.scalars(select(CheckinSession.purpose).order_by(CheckinSession.created_at)).all()
+    assert kinds == ["check-in", "reverify"]
+    assert actions_.count("checkin.verify") == 1
+    assert actions_.count("checkin.reverify") == 1
+    assert sorted(purposes) == ["check-in", "reverify", "reverify"]
+
+
+def test_reverification_failures_count_towards_the_lockout(actions: Actions) -> None:
+    reference = random_template(4)
+    code, first = actions.checkin(near(reference, 0.01), reference)
+    assert first.json["decision"] == "accepted"
+    kiosk = actions.kiosk()
+    from service.checkin.lockout import MAX_FAILURES
+
+    for seed in range(MAX_FAILURES):
+        opened = actions.session(kiosk, code.reference, purpose="reverify")
+        impostor = actions.verify(actions.envelope(kiosk, opened, code, random_template(100 + seed), None))
+        assert (impostor.json["decision"], impostor.json["kind"]) == ("rejected", "reverify")
+    assert_problem(actions.open_session(kiosk, code.reference, "reverify"), 423, "stay-locked")
+
+
+def test_reverification_after_checkout_is_refused(actions: Actions) -> None:
+    reference = random_template(4)
+    code, first = actions.checkin(near(reference, 0.01), reference)
+    assert first.json["decision"] == "accepted"
+    kiosk = actions.kiosk()
+    opened = actions.session(kiosk, code.reference, purpose="reverify")
+    from service.stays import forget
+    from service.stays.reservations import stay_by_reference
+
+    with actions.svc.db.transaction() as session:
+        forget.checkout(
+            session,
+            actions.svc.keyring,
+            stay_by_reference(session, code.reference),
+            actor="staff:1",
+            now=dt.datetime.now(dt.UTC),
+        )
+    assert_problem(actions.verify(actions.envelope(kiosk, opened, code, reference, None)), 409, "stay-not-active")
+    assert_problem(actions.open_session(kiosk, code.reference, "reverify"), 409, "stay-not-active")
 
 
 def test_replayed_envelope_is_refused(actions: Actions) -> None:

@@ -289,6 +289,8 @@ def test_refusal_on_the_guest_screen_and_erasure_show_on_today(
     panel.go("/panel/today")
     assert "not started" in panel.row(reference)
     with screen_command(deployment, testdata, reservation["booking_code"], tmp_path) as run:
+        run.wait_for("choose")
+        run.press("answer/check-in")
         run.wait_for("consent")
         out, err = run.choose("front-desk")
     assert run.process.returncode == 5, err  # the guest chose the front desk

@@ -21,7 +21,7 @@ from tests.helpers import ROOT
 from tests.helpers.service import Actions, Staff, csrf_token, near, random_template
 
 MANAGER_PAGES = ("/panel/kiosks", "/panel/audit", "/panel/settings")
-ADMIN_PAGES = ("/panel/staff",)
+ADMIN_PAGES = ("/panel/staff", "/panel/webhooks")
 
 
 def stay_id(svc: Service, reference: str) -> str:
@@ -128,6 +128,47 @@ def test_stay_page_shows_attempts_and_checkout_gives_a_verifiable_receipt(
     assert again.mimetype == "text/html"
     board = client.get("/panel/today/board").get_data(as_text=True)
     assert "state-checked-out" in board
+
+
+def test_stay_page_shows_re_verifications(client: FlaskClient, staff: Staff, actions: Actions, svc: Service) -> None:
+    staff.sign_in_as("front_desk")
+    reference = random_template(5)
+    code, first = actions.checkin(near(reference, 0.01), reference)
+    assert first.json["decision"] == "accepted"
+    kiosk = actions.kiosk()
+    opened = actions.session(kiosk, code.reference, purpose="reverify")
+    again = actions.verify(actions.envelope(kiosk, opened, code, near(reference, 0.01, seed=3), None))
+    assert again.json["kind"] == "reverify"
+    page = client.get(f"/panel/stays/{stay_id(svc, code.reference)}").get_data(as_text=True)
+    kinds = re.findall(r'<td class="kind-([a-z-]+)">([^<]+)</td>', page)
+    assert kinds == [("check-in", "check-in"), ("reverify", "re-verification (new key card)")]
+
+
+def test_webhook_endpoints_are_added_with_a_secret_shown_once_and_listed_with_their_status(
+    client: FlaskClient, staff: Staff, actions: Actions
+) -> None:
+    from service import webhooks
+    from tests.helpers.receiver import receiver
+
+    staff.sign_in_as("admin")
+    page = client.get("/panel/webhooks").get_data(as_text=True)
+    assert "No webhook endpoints yet." in page
+    refused = client.post("/panel/webhooks", data={"csrf_token": csrf_token(page), "url": "not a url"})
+    assert refused.status_code == 400
+    with receiver() as hooks:
+        added = client.post("/panel/webhooks", data={"csrf_token": csrf_token(page), "url": hooks.url})
+        html = added.get_data(as_text=True)
+        secret = re.search(r'<p class="code" id="webhook-secret">(whsec_[^<]+)</p>', html).group(1)
+        assert secret not in client.get("/panel/webhooks").get_data(as_text=True)  # shown once
+        reference = random_template(5)
+        actions.checkin(near(reference, 0.01), reference)
+        assert webhooks.deliver_due(actions.svc.db, actions.svc.keyring) == 1
+        hooks.wait_for(1)
+    listed = client.get("/panel/webhooks").get_data(as_text=True)
+    assert re.search(r'<td class="last-status">204</td>', listed)
+    endpoint_id = re.search(r"/panel/webhooks/(\d+)/remove", listed).group(1)
+    client.post(f"/panel/webhooks/{endpoint_id}/remove", data={"csrf_token": csrf_token(listed)})
+    assert "No webhook endpoints yet." in client.get("/panel/webhooks").get_data(as_text=True)
 
 
 def test_kiosk_enrolment_code_is_shown_once(client: FlaskClient, staff: Staff) -> None:
