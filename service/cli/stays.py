@@ -94,14 +94,24 @@ def stay_unlock(reference: str, reason: str, actor: str) -> None:
 @actor_option
 @click.option("--receipt", "receipt_path", type=click.Path(dir_okay=False, path_type=Path), help="Write receipt here.")
 def stay_checkout(reference: str, actor: str, receipt_path: Path | None) -> None:
-    """Check the stay out: delete its templates and data key; print (or write) the signed receipt."""
+    """Check the stay out: delete its templates and data key; print (or write) the signed receipt.
+
+    A stay that never checked in is not checked out: that is a cancellation
+    (``lethe stay cancel``), and this command refuses it.
+    """
     from service.stays.forget import checkout
     from service.stays.reservations import stay_by_reference
 
+    if receipt_path is not None and receipt_path.exists():
+        raise click.UsageError(f"{receipt_path} exists; a receipt is never written over another file")
     with command_session() as (db, ring, session):
-        receipt = checkout(
-            session, ring, stay_by_reference(session, reference), actor=actor, now=dt.datetime.now(dt.UTC)
-        )
+        found = stay_by_reference(session, reference)
+        if found.status == "reserved":
+            raise click.ClickException(
+                f"stay {found.reference} never checked in: that is a cancellation, not a checkout; "
+                f"run `lethe stay cancel {found.reference}`"
+            )
+        receipt = checkout(session, ring, found, actor=actor, now=dt.datetime.now(dt.UTC))
     db.checkpoint()
     text = json.dumps({"receipt": receipt}, indent=2)
     if receipt_path is None:
@@ -109,6 +119,25 @@ def stay_checkout(reference: str, actor: str, receipt_path: Path | None) -> None
     else:
         receipt_path.write_text(text + "\n")
         click.echo(f"receipt written to {receipt_path}")
+
+
+@stay.command("cancel")
+@click.argument("reference")
+@actor_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def stay_cancel(reference: str, actor: str, yes: bool) -> None:
+    """Cancel a reservation that never checked in: its data key is deleted and the booking QR stops working."""
+    from service.stays.forget import cancel_reservation
+    from service.stays.reservations import stay_by_reference
+
+    if not yes:
+        click.confirm(f"Cancel the reservation {reference.upper()}? Its booking QR stops working for good.", abort=True)
+    with command_session() as (db, _ring, session):
+        found = stay_by_reference(session, reference)
+        deleted = cancel_reservation(session, found, actor=actor, now=dt.datetime.now(dt.UTC))
+        answer = {"reference": found.reference, "status": found.status, "deleted": deleted}
+    db.checkpoint()
+    echo_json(answer)
 
 
 @stay.command("export")

@@ -62,6 +62,10 @@ def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     status, out = run("stay", "show", reference)
     assert status == 0, out
     assert json.loads(out)["data_key_held"] is True
+    status, out = run("stay", "checkout", reference)
+    assert status == 1
+    assert f"never checked in: that is a cancellation, not a checkout; run `lethe stay cancel {reference}`" in out
+    assert json.loads(run("stay", "show", reference)[1])["status"] == "reserved"
     status, out = run("stay", "override", reference, "--reason", "passport checked")
     assert json.loads(out)["status"] == "checked_in"
     export = tmp_path / "export.json"
@@ -74,6 +78,16 @@ def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     status, out = run("receipt", "verify", str(receipt), "--public-key", str(public))
     assert status == 0, out
     assert "VALID" in out
+    assert run("stay", "checkout", reference, "--receipt", str(receipt))[0] == 2  # never written over
+    status, out = run("receipt", "public-key")
+    assert (status, out) == (0, public.read_text())
+    # The private key file from the key folder is named for what it is, not blamed on the receipt.
+    (private,) = (tmp_path / "instance" / "keys").glob("receipt-*.key")
+    status, out = run("receipt", "verify", str(receipt), "--public-key", str(private))
+    assert status == 2
+    assert "this is a private key file" in out
+    assert "lethe receipt public-key" in out
+    assert "MalformedFraming" not in out
     status, out = run("stay", "erase", reference, "--reason", "DSAR 8", "--yes")
     assert json.loads(out)["deleted"]["stay"] == 1
     assert run("purge")[0] == 0
@@ -89,6 +103,28 @@ def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     status, out = run("audit", "verify")
     assert status == 1
     assert "BROKEN at entry 3" in out
+
+
+def test_stay_cancel_confirms_and_names_the_cancellation(env: Database, tmp_path: Path) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    with env.transaction() as session:
+        ring = keyring.load_or_create(tmp_path / "instance" / "keys")
+        reference = create_reservation(
+            session, ring, guest_name="Di Guest", arrival=today, departure=today, actor="t"
+        ).stay.reference
+    result = CliRunner().invoke(main, ["stay", "cancel", reference], input="n\n")
+    assert result.exit_code == 1  # declined: nothing changes
+    assert json.loads(run("stay", "show", reference)[1])["status"] == "reserved"
+    status, out = run("stay", "cancel", reference, "--yes")
+    assert status == 0, out
+    assert json.loads(out) == {
+        "reference": reference,
+        "status": "cancelled",
+        "deleted": {"templates": 0, "data_keys": 1, "sessions": 0},
+    }
+    status, out = run("stay", "cancel", reference, "--yes")
+    assert status == 1
+    assert "stay-not-active" in out
 
 
 def test_reservations_import_writes_codes_privately(env: Database, tmp_path: Path) -> None:

@@ -265,6 +265,9 @@ def test_checkout_shows_a_receipt_that_verifies(
     assert answer.text.endswith("1 accepted")
     panel.shot("stay", TALL)
     panel.driver.find_element(By.XPATH, "//button[contains(., 'Check out')]").click()
+    panel.wait_for(lambda: "cannot be undone" in panel.text())  # the confirmation page, served without script
+    panel.shot("confirm-checkout")
+    panel.driver.find_element(By.XPATH, "//button[contains(., 'Check out and delete face data')]").click()
     panel.wait_for(lambda: "Deletion receipt" in panel.text())
     assert panel.driver.find_element(By.ID, "templates-deleted").text == "1"
     assert panel.driver.find_elements(By.CSS_SELECTOR, "figure.qr svg")

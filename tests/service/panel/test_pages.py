@@ -15,7 +15,7 @@ from models.registry import load_manifest, one_in
 from protocol import VerifyKey, receipt_fragment, verify_receipt
 from service import property as prop
 from service.keyring import staff_secrets
-from service.storage.tables import StaffAccount, Stay
+from service.storage.tables import AuditEntry, StaffAccount, Stay
 from service.web.context import Service
 from tests.helpers import ROOT
 from tests.helpers.service import Actions, Staff, csrf_token, near, random_template
@@ -109,9 +109,14 @@ def test_stay_page_shows_attempts_and_checkout_gives_a_verifiable_receipt(
     assert f"{score:.3f}" in page
     assert f"{answer.json['threshold']:.3f}" in page
     assert "accepted" in page
-    receipt_page = client.post(
-        f"/panel/stays/{stay_id(svc, code.reference)}/checkout", data={"csrf_token": csrf_token(page)}
-    )
+    sid = stay_id(svc, code.reference)
+    # The checkout button leads to a confirmation page; nothing is deleted until it is confirmed.
+    confirm = client.post(f"/panel/stays/{sid}/checkout", data={"csrf_token": csrf_token(page)})
+    assert confirm.status_code == 200
+    assert 'id="form-confirm"' in confirm.get_data(as_text=True)
+    with svc.db.transaction() as session:
+        assert session.get(Stay, sid).status == "checked_in"
+    receipt_page = client.post(f"/panel/stays/{sid}/checkout", data={"csrf_token": csrf_token(page), "confirm": "yes"})
     assert receipt_page.status_code == 200
     html = receipt_page.get_data(as_text=True)
     assert "<svg" in html
@@ -123,11 +128,51 @@ def test_stay_page_shows_attempts_and_checkout_gives_a_verifiable_receipt(
     assert link == f"http://localhost/receipt#{receipt_fragment(document)}"
     assert document["key_id"] in html
     # A second checkout is refused with an HTML page, and nothing changes.
-    again = client.post(f"/panel/stays/{stay_id(svc, code.reference)}/checkout", data={"csrf_token": csrf_token(page)})
+    again = client.post(f"/panel/stays/{sid}/checkout", data={"csrf_token": csrf_token(page), "confirm": "yes"})
     assert again.status_code == 409
     assert again.mimetype == "text/html"
     board = client.get("/panel/today/board").get_data(as_text=True)
     assert "state-checked-out" in board
+    # Once the receipt page is left, the stay's page links back to the same receipt, and it downloads as a file.
+    stay_page = client.get(f"/panel/stays/{sid}").get_data(as_text=True)
+    assert f'href="/panel/stays/{sid}/receipt"' in stay_page
+    shown_again = client.get(f"/panel/stays/{sid}/receipt").get_data(as_text=True)
+    shown_json = re.search(r'<pre id="receipt-json">(.*?)</pre>', shown_again, re.S).group(1)
+    assert json.loads(unescape(shown_json)) == document
+    assert f'href="/panel/stays/{sid}/receipt.json"' in shown_again
+    download = client.get(f"/panel/stays/{sid}/receipt.json")
+    assert download.headers["Content-Disposition"] == f'attachment; filename="lethe-receipt-{code.reference}.json"'
+    assert download.json == {"receipt": document}
+
+
+def test_a_reservation_never_checked_in_is_cancelled_not_checked_out(
+    client: FlaskClient, staff: Staff, actions: Actions, svc: Service
+) -> None:
+    staff.sign_in_as("front_desk")
+    code = actions.reservation("Arriving Guest")
+    sid = stay_id(svc, code.reference)
+    page = client.get(f"/panel/stays/{sid}").get_data(as_text=True)
+    assert 'id="form-checkout"' not in page
+    assert 'id="form-cancel"' in page
+    token = csrf_token(page)
+    refused = client.post(f"/panel/stays/{sid}/checkout", data={"csrf_token": token, "confirm": "yes"})
+    assert refused.status_code == 409
+    assert "cancel the reservation instead" in refused.get_data(as_text=True)
+    confirm = client.post(f"/panel/stays/{sid}/cancel", data={"csrf_token": token})
+    assert "Cancel the reservation of Arriving Guest?" in confirm.get_data(as_text=True)
+    with svc.db.transaction() as session:
+        assert session.get(Stay, sid).status == "reserved"
+    done = client.post(f"/panel/stays/{sid}/cancel", data={"csrf_token": token, "confirm": "yes"})
+    assert done.status_code == 302
+    page = client.get(f"/panel/stays/{sid}").get_data(as_text=True)
+    assert "Reservation cancelled" in page
+    assert 'id="receipt-again"' not in page
+    assert client.get(f"/panel/stays/{sid}/receipt").status_code == 404
+    with svc.db.transaction() as session:
+        assert session.get(Stay, sid).status == "cancelled"
+        actions_logged = [e.action for e in session.query(AuditEntry).filter_by(subject=sid)]
+    assert "stay.cancel" in actions_logged
+    assert "stay.checkout" not in actions_logged
 
 
 def test_kiosk_enrolment_code_is_shown_once(client: FlaskClient, staff: Staff) -> None:
