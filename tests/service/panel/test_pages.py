@@ -15,7 +15,8 @@ from models.registry import load_manifest, one_in
 from protocol import VerifyKey, receipt_fragment, verify_receipt
 from service import property as prop
 from service.keyring import staff_secrets
-from service.storage.tables import AuditEntry, StaffAccount, Stay
+from service.panel.scores import score_and_threshold
+from service.storage.tables import AuditEntry, Kiosk, StaffAccount, Stay
 from service.web.context import Service
 from tests.helpers import ROOT
 from tests.helpers.service import Actions, Staff, csrf_token, near, random_template
@@ -106,8 +107,10 @@ def test_stay_page_shows_attempts_and_checkout_gives_a_verifiable_receipt(
     code, answer = actions.checkin(near(reference, 0.01), reference)
     score = answer.json["score"]
     page = client.get(f"/panel/stays/{stay_id(svc, code.reference)}").get_data(as_text=True)
-    assert f"{score:.3f}" in page
-    assert f"{answer.json['threshold']:.3f}" in page
+    shown_score, shown_threshold = score_and_threshold(score, answer.json["threshold"])
+    assert f'<td data-label="Score" class="number">{shown_score}</td>' in page
+    assert f'<td data-label="Threshold" class="number">{shown_threshold}</td>' in page
+    assert float(shown_threshold) == answer.json["threshold"]  # not rounded away from the value compared with
     assert "accepted" in page
     sid = stay_id(svc, code.reference)
     # The checkout button leads to a confirmation page; nothing is deleted until it is confirmed.
@@ -198,6 +201,41 @@ def test_audit_search_and_chain_verification(client: FlaskClient, staff: Staff, 
     assert "No entries match." in client.get("/panel/audit?actor=nobody-at-all").get_data(as_text=True)
     report = client.post("/panel/audit/verify", data={"csrf_token": csrf_token(page)}).get_data(as_text=True)
     assert "The chain is intact" in report
+    # The list stays under the report: the latest entries, or the search the page was showing.
+    assert "No entries match." not in report
+    assert "stay.create" in report
+    kept = client.post(f"/panel/audit/verify?stay={code.reference}", data={"csrf_token": csrf_token(page)})
+    assert "The chain is intact" in kept.get_data(as_text=True)
+    assert "staff.login" not in kept.get_data(as_text=True)
+
+
+def test_audit_names_kiosks_and_says_what_happened(
+    client: FlaskClient, staff: Staff, actions: Actions, svc: Service
+) -> None:
+    staff.sign_in_as("manager")
+    code, _answer = actions.checkin(random_template(7), random_template(8))
+    page = client.get(f"/panel/audit?stay={code.reference}").get_data(as_text=True)
+    rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)
+    verify = next(unescape(r) for r in rows if "checkin.verify" in r)
+    assert "Kiosk Test kiosk" in verify
+    assert "Face compared: decision rejected; result no match; score 0." in verify
+    with svc.db.transaction() as session:
+        kiosk_id = session.query(Kiosk).one().id
+    assert kiosk_id not in page
+    assert "{" not in re.sub(r"<[^>]+>", "", "".join(rows))  # no JSON
+    assert f'<a href="/panel/stays/{stay_id(svc, code.reference)}"><code>{code.reference}</code></a>' in page
+    client.post("/panel/language", data={"csrf_token": csrf_token(page), "language": "zh-Hans"})
+    zh = client.get(f"/panel/audit?stay={code.reference}").get_data(as_text=True)
+    assert "人脸比对：结果 未通过" in zh or "人脸比对: 结果 未通过" in zh
+
+
+def test_threshold_shows_the_decimals_the_comparison_needs() -> None:
+    assert score_and_threshold(0.952, 0.9256) == ("0.9520", "0.9256")
+    assert score_and_threshold(0.95, 0.93) == ("0.950", "0.930")
+    assert score_and_threshold(0.92561, 0.9256) == ("0.92561", "0.92560")
+    assert score_and_threshold(0.92559, 0.9256) == ("0.92559", "0.92560")
+    assert score_and_threshold(None, 0.9256) == ("—", "0.9256")
+    assert score_and_threshold(0.5, None) == ("0.500", "—")
 
 
 def test_settings_change_time_zone_and_consent_version(client: FlaskClient, staff: Staff, svc: Service) -> None:
