@@ -12,7 +12,7 @@ from markupsafe import Markup
 from protocol import DeletionClaims
 from service.checkin import lockout, overrides
 from service.errors import StayNotActive
-from service.panel import queries, receipts
+from service.panel import audit_text, queries, receipts
 from service.panel.accounts import FRONT_DESK, MANAGER
 from service.panel.blueprint import actor, bp, now
 from service.panel.forms import ReasonForm
@@ -70,6 +70,9 @@ def _stay_page(stay_id: str, **extra: Any) -> str:
         **vars(page),
         active=page.stay.status in ACTIVE,
         has_receipt=page.stay.status == "checked_out" and any(e.action == "stay.checkout" for e in page.history),
+        history_text=[
+            (e, audit_text.describe(e, kiosk_names=page.kiosk_names, stay_references={})) for e in page.history
+        ],
         reason_form=ReasonForm(formdata=None),
         **extra,
     )
