@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
@@ -145,3 +146,40 @@ def test_reservations_import_writes_codes_privately(env: Database, tmp_path: Pat
     assert status == 1
     assert "departure is before arrival" in out
     assert not (tmp_path / "more.csv").exists()
+
+
+def test_reservations_import_writes_printable_qr_cards(env: Database, tmp_path: Path) -> None:
+    import stat
+
+    import cv2
+
+    from edge.qr import decode_qr
+    from service.stays.booking_qr import qr_png, qr_svg
+
+    source = tmp_path / "arrivals.csv"
+    source.write_text(
+        "guest_name,arrival,departure\nAda <Lovelace>,2026-11-23,2026-11-24\n林美,2026-11-23,2026-11-25\n"
+    )
+    cards = tmp_path / "cards"
+    status, out = run("reservations", "import", str(source), "--codes", str(tmp_path / "c.csv"), "--cards", str(cards))
+    assert status == 0, out
+    assert "2 QR card(s)" in out
+    assert stat.S_IMODE(cards.stat().st_mode) == 0o700
+    codes = {row[0]: row[2] for row in (line.split(",") for line in (tmp_path / "c.csv").read_text().splitlines()[1:])}
+    assert sorted(p.name for p in cards.iterdir()) == sorted([*(f"{r}.svg" for r in codes), "index.html"])
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in cards.iterdir())
+    for reference, code in codes.items():
+        card = (cards / f"{reference}.svg").read_text()
+        assert f"Booking {reference}" in card
+        # The card's QR is the booking code's own (segno's SVG path, the same modules as the PNG that reads back).
+        assert qr_svg(code, scale=10).split("<path ", 1)[1].split("/>", 1)[0] in card
+        assert decode_qr(cv2.imdecode(np.frombuffer(qr_png(code), np.uint8), cv2.IMREAD_COLOR)) == code
+        assert code not in card  # the card holds the QR, not the code as text
+    assert "Ada &lt;Lovelace&gt;" in "".join(p.read_text() for p in cards.glob("*.svg"))
+    assert "林美" in "".join(p.read_text() for p in cards.glob("*.svg"))
+    # An existing folder is never written into, and nothing is imported then.
+    again = tmp_path / "again.csv"
+    status, out = run("reservations", "import", str(source), "--codes", str(again), "--cards", str(cards))
+    assert status == 2
+    assert "never written over" in out
+    assert not again.exists()
