@@ -144,8 +144,14 @@ def test_reservations_import_writes_codes_privately(env: Database, tmp_path: Pat
     source.write_text("guest_name,arrival,departure\nCy,2026-11-25,2026-11-23\n")
     status, out = run("reservations", "import", str(source), "--codes", str(tmp_path / "more.csv"))
     assert status == 1
-    assert "departure is before arrival" in out
+    assert "line 2: departure 2026-11-23 is before arrival 2026-11-25" in out
+    assert ": :" not in out and "Value error" not in out
     assert not (tmp_path / "more.csv").exists()
+    source.write_text("guest_name,arrival,departure\nCy,23/11/2026,2026-11-24\n,2026-11-23,2026-11-24\n")
+    status, out = run("reservations", "import", str(source), "--codes", str(tmp_path / "more.csv"))
+    assert status == 1
+    assert "line 2: arrival '23/11/2026' is not a date; write dates as YYYY-MM-DD, e.g. 2026-11-23" in out
+    assert "line 3: guest_name is missing" in out
 
 
 def test_reservations_import_writes_printable_qr_cards(env: Database, tmp_path: Path) -> None:
