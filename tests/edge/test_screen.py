@@ -224,3 +224,24 @@ def test_a_failed_run_ends_on_the_front_desk_screen(tmp_path, data_mirror) -> No
     assert screen.finished.is_set()
     assert screen.state()["screen"] == "out-of-order"
     assert screen.state()["error"] == "kiosk-not-registered"
+
+
+def test_the_page_polls_are_not_logged_but_failures_are(caplog: pytest.LogCaptureFixture) -> None:
+    """The page asks for /state every few hundred ms: a kiosk's journal must not fill with those lines."""
+    import logging
+
+    import requests
+
+    from edge.screen import serve
+
+    server = serve(create_screen_app(GuestScreen()), 0)
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            for _ in range(5):
+                assert requests.get(f"{base}/state", timeout=10).status_code == 200
+            assert [r for r in caplog.records if r.name == "werkzeug"] == []
+            assert requests.get(f"{base}/no-such-page", timeout=10).status_code == 404
+        assert [r.getMessage() for r in caplog.records if r.name == "werkzeug" and "404" in r.getMessage()]
+    finally:
+        server.shutdown()
