@@ -34,6 +34,7 @@ from typing import Any, Self, cast
 import click
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 WIDTH, HEIGHT = 640, 480
 DEFAULT_VIDEO = "video/live_vs_replay_a/live.mov"
@@ -284,7 +285,7 @@ def kiosk(
             raise click.UsageError("give --video, or set LETHE_DATA_MIRROR to the folder holding testdata/")
         video = Path(mirror) / "testdata" / DEFAULT_VIDEO
     results = []
-    for name in backends or BACKENDS:
+    for name in tqdm(backends or BACKENDS, desc="backends", unit="backend", file=sys.stderr):
         files, size = (0, 0) if warm_cache else evict_shared_libraries()
         result = run_backend(name, video, latency_frames, cpu)
         result["page_cache"] = "warm" if warm_cache else f"{files} shared libraries ({size >> 20} MB) dropped"

@@ -44,3 +44,4 @@ def test_a_backend_named_but_missing_fails_the_command(
     assert "onnx: not available" in result.output
     assert "is not installed; run: lethe models fetch" in result.output
     assert "not measured: onnx" in result.output
+    assert "backends: 100%" in result.stderr  # the progress bar, on stderr
