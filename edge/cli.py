@@ -210,14 +210,27 @@ def kiosk(
 @click.option("--service", "service_url", required=True, help="Service base URL.")
 @click.option("--code", required=True, help="The one-time enrolment code from the service's operator.")
 @click.option("--key-file", type=click.Path(path_type=Path), help="Where to keep the identity [LETHE_KIOSK_KEY_FILE].")
-def register(service_url: str, code: str, key_file: Path | None) -> None:
-    """Generate this kiosk's Ed25519 key, register it with an enrolment code, and keep it in a 0600 file."""
+@click.option("--force", is_flag=True, help="Replace an existing identity (revoke the old kiosk at the service).")
+def register(service_url: str, code: str, key_file: Path | None, force: bool) -> None:
+    """Generate this kiosk's Ed25519 key, register it with an enrolment code, and keep it in a 0600 file.
+
+    An existing identity is never replaced without --force (checked before the enrolment code is used).
+    """
     from edge.client import ServiceClient
     from edge.errors import EdgeError
-    from edge.identity import KioskIdentity, save_identity
+    from edge.identity import KioskIdentity, load_identity, save_identity
     from protocol import SigningKey
 
     settings = _settings(service_url=service_url, key_file=key_file)
+    if settings.key_file.exists() and not force:
+        try:
+            old = f"kiosk {load_identity(settings.key_file).kiosk_id}"
+        except EdgeError:
+            old = "an identity"
+        raise click.UsageError(
+            f"{settings.key_file} already holds {old}; registering again would replace it. "
+            "Pass --force to do so (then revoke the old kiosk: lethe device revoke ID --reason ...)"
+        )
     key = SigningKey.generate()
     client = ServiceClient.from_settings(settings)
     try:

@@ -76,6 +76,20 @@ class NoFaceInIdImage(EdgeError):
     guidance = "Hold the ID document's photo page flat and closer to the camera."
 
 
+class NoFaceInIdPhoto(NoFaceInIdImage):
+    """No face in the ID image file given with --id-image (not the camera: no one can hold anything closer)."""
+
+    guidance = (
+        "Give a photo or scan of the ID document's portrait page, upright and in focus, "
+        "cropped so the portrait is clearly visible."
+    )
+
+
+class IdImageUnreadable(EdgeError):
+    code = "id-image-unreadable"
+    guidance = "Check --id-image: it must name an existing JPEG or PNG file of the ID document's portrait page."
+
+
 class MultipleFacesInIdImage(EdgeError):
     code = "multiple-faces-in-id-image"
     guidance = "Show only the ID document, with one portrait, to the camera."

@@ -28,7 +28,14 @@ import numpy as np
 
 from edge.backends import Embedder, FaceBox
 from edge.document import find_document
-from edge.errors import MultipleFacesInIdImage, NoFaceInIdImage, NoIdDocument
+from edge.errors import (
+    IdImageUnreadable,
+    MultipleFacesInIdImage,
+    NoFaceInIdImage,
+    NoFaceInIdPhoto,
+    NoIdDocument,
+    SourceError,
+)
 from edge.quality import Detector, QualityGate, Verdict
 from edge.sources import FrameSource, Image, read_image
 from protocol import Template
@@ -59,10 +66,15 @@ def id_template_from_image(backend: Embedder, path: Path, *, jitters: int) -> Te
 
     Detection upsamples once (ID portraits are small).
     """
-    image = read_image(path)
+    if not path.is_file():
+        raise IdImageUnreadable(f"the ID image {path} does not exist")
+    try:
+        image = read_image(path)
+    except SourceError:
+        raise IdImageUnreadable(f"the ID image {path} is not a readable image") from None
     faces = Detector(backend, max_width=ID_DETECT_WIDTH, upsample=1)(image)
     if not faces:
-        raise NoFaceInIdImage(f"no face found in the ID image {path.name}")
+        raise NoFaceInIdPhoto(f"no face found in the ID image {path.name}")
     if len(faces) > 1:
         raise MultipleFacesInIdImage(f"{len(faces)} faces found in the ID image {path.name}; it must show one")
     return _template(backend, image, faces[0], jitters)

@@ -7,6 +7,7 @@ only; nothing here writes to disk.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -56,12 +57,22 @@ class _CaptureSource:
         self.realtime = realtime
 
     def __enter__(self) -> Self:
-        capture = cv2.VideoCapture(self._target, self._api)
+        # OpenCV prints a warning per backend it tried on stderr; the SourceError below says it once, in words.
+        previous = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            capture = cv2.VideoCapture(self._target, self._api)
+        finally:
+            cv2.utils.logging.setLogLevel(previous)
         if not capture.isOpened():
             capture.release()
-            raise SourceError(f"cannot open {self.description}")
+            raise SourceError(f"cannot open {self.description}{self._why_not()}")
         self._capture = capture
         return self
+
+    def _why_not(self) -> str:
+        """Why the target could not be opened, when it can be told without OpenCV."""
+        return ""
 
     def __exit__(self, *exc_info: object) -> None:
         if self._capture is not None:
@@ -104,6 +115,13 @@ class WebcamSource(_CaptureSource):
     def __init__(self, device: int | str) -> None:
         api = cv2.CAP_V4L2 if isinstance(device, str) else cv2.CAP_ANY
         super().__init__(device, f"camera {device}", realtime=True, api=api)
+
+    def _why_not(self) -> str:
+        node = Path(self._target if isinstance(self._target, str) else f"/dev/video{self._target}")
+        if sys.platform.startswith("linux") and not node.exists():
+            cameras = sorted(str(p) for p in Path("/dev").glob("video*"))
+            return f": {node} does not exist (cameras here: {', '.join(cameras) or 'none'})"
+        return ""
 
     def frames(self) -> Iterator[Frame]:
         started = time.monotonic()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -10,12 +9,10 @@ import click
 
 
 def render_qr(code: str, kind: str, *, scale: int = 8) -> bytes:
-    """The QR code of ``code`` as PNG or SVG bytes (segno; error correction at least M, 4-module quiet zone)."""
-    import segno
+    """The QR code of ``code`` as PNG or SVG bytes (segno; error correction M, 4-module quiet zone)."""
+    from service.stays.booking_qr import qr_png, qr_svg
 
-    buffer = io.BytesIO()
-    segno.make(code, error="m", micro=False).save(buffer, kind=kind, scale=scale, border=4)
-    return buffer.getvalue()
+    return qr_png(code, scale=scale) if kind == "png" else qr_svg(code, scale=scale).encode()
 
 
 @click.group()

@@ -171,7 +171,7 @@ def demo(instance: Path) -> None:
     with running_service(env, free_port()) as url:
         click.echo(f"1. Service running at {url} (gunicorn, 2 workers)")
         subprocess.run(
-            lethe_command("kiosk", "register", "--service", url, "--code", code),
+            lethe_command("kiosk", "register", "--service", url, "--code", code, "--force"),  # the demo's own kiosk
             env=env,
             check=True,
             stdout=subprocess.DEVNULL,

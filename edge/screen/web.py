@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flask import Flask, Response, abort, jsonify, request
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from edge.screen.state import GuestScreen
 from edge.screen.texts import TEXTS
@@ -127,8 +127,16 @@ def create_screen_app(screen: GuestScreen) -> Flask:
     return app
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """Logs only failed requests: the page asks for its state several times a second, all day."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if str(code).isdigit() and int(code) >= 400:
+            super().log_request(code, size)
+
+
 def serve(app: Flask, port: int) -> BaseWSGIServer:
     """Start the page's server on 127.0.0.1:``port`` (0: any free port) in a daemon thread; return it."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="guest-screen", daemon=True).start()
     return server

@@ -17,6 +17,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from tqdm import tqdm
 
 from lethe.demo import free_port, lethe_command, running_service
 
@@ -243,15 +245,18 @@ def e2e(runs: int) -> None:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
+            bar = tqdm(total=2 * runs, desc="kiosk runs", unit="run", file=sys.stderr)
             for realtime in (False, True):
                 mode = "camera pace (--realtime)" if realtime else "decoded as fast as taken"
                 for _ in range(runs):
                     result, wall = _kiosk_run(env, url, api_key, video, guest, realtime=realtime)
+                    bar.update()
                     if result.get("decision") != "accepted":
                         raise click.ClickException(f"the guest was not accepted: {json.dumps(result)}")
                     samples.setdefault(f"first frame → decision, {mode}", []).append(result["seconds_from_first_frame"])
                     samples.setdefault(f"command start → decision, {mode}", []).append(result["seconds_to_decision"])
                     samples.setdefault(f"`lethe kiosk` process wall time, {mode}", []).append(wall)
+            bar.close()
     command = f"lethe bench e2e --runs {runs}"
     emit(
         "Check-in end to end (Hamilton clip, dlib, ML-KEM-768+X25519)",
@@ -362,9 +367,10 @@ def all_benchmarks(ctx: click.Context, out: Path | None, only: tuple[str, ...]) 
     )
     parts = [header]
     click.echo(header)
-    for name, command in sorted(bench.commands.items()):
-        if command is ctx.command or (only and name not in only):
-            continue
+    chosen = [(n, c) for n, c in sorted(bench.commands.items()) if c is not ctx.command and (not only or n in only)]
+    bar = tqdm(chosen, desc="benchmarks", unit="benchmark", file=sys.stderr)
+    for name, command in bar:
+        bar.set_postfix_str(name)
         captured = io.StringIO()
         with contextlib.redirect_stdout(captured):
             ctx.invoke(command)

@@ -34,6 +34,7 @@ from typing import Any, Self, cast
 import click
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 WIDTH, HEIGHT = 640, 480
 DEFAULT_VIDEO = "video/live_vs_replay_a/live.mov"
@@ -245,7 +246,8 @@ def run_backend(backend_name: str, video: Path, latency_frames: int, cpu: int) -
     "backends",
     multiple=True,
     type=click.Choice(BACKENDS),
-    help="Backend(s) to measure [default: every one that loads].",
+    help="Backend(s) to measure [default: every one that loads]. Exits 1 if one named here cannot load "
+    "(or, without it, if none can).",
 )
 @click.option(
     "--video",
@@ -283,14 +285,24 @@ def kiosk(
             raise click.UsageError("give --video, or set LETHE_DATA_MIRROR to the folder holding testdata/")
         video = Path(mirror) / "testdata" / DEFAULT_VIDEO
     results = []
-    for name in backends or BACKENDS:
+    for name in tqdm(backends or BACKENDS, desc="backends", unit="backend", file=sys.stderr):
         files, size = (0, 0) if warm_cache else evict_shared_libraries()
         result = run_backend(name, video, latency_frames, cpu)
         result["page_cache"] = "warm" if warm_cache else f"{files} shared libraries ({size >> 20} MB) dropped"
         results.append(result)
+    missing = [r["backend"] for r in results if "unavailable" in r]
+    # A backend asked for by name must run; without --backend, at least one must.
+    failed = bool(missing) and (bool(backends) or len(missing) == len(results))
     if as_json:
         click.echo(json.dumps({"video": video.name, "results": results}))
-        return
+    else:
+        _print_results(video, cpu, results)
+    if failed:
+        click.echo(f"not measured: {', '.join(missing)} (see above)", err=True)
+        sys.exit(1)
+
+
+def _print_results(video: Path, cpu: int, results: list[dict[str, Any]]) -> None:
     click.echo(f"{video.name}, {WIDTH}x{HEIGHT}, one core (CPU {cpu})")
     for r in results:
         if "unavailable" in r:

@@ -18,6 +18,7 @@ chooses it.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 
 import click
 import numpy as np
+from tqdm import tqdm
 
 from lethe.eval.scoring import EmbeddingStore, _central, centre_box, load_pairs
 
@@ -84,7 +86,7 @@ def measure_templates(pair: ChipPair, paths: list[Path], store: EmbeddingStore) 
     from edge.backends.dlib import unit_sum
 
     cosines: list[float] = []
-    for path in paths:
+    for path in tqdm(paths, desc="templates", unit="image", file=sys.stderr):
         theirs = store.get(path)
         (rgb,) = read_rgb([path])
         height, width = rgb.shape[:2]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
 
 if TYPE_CHECKING:
     from lethe.eval.scoring import EmbeddingStore
@@ -94,7 +95,16 @@ class Templates:
 def template_all(identity_set: IdentitySet, store: EmbeddingStore) -> Templates:
     """Embed every image once (through ``store``'s cache); an image without a template is left out and counted."""
     vectors, labels, failed = [], [], 0
-    for path, label in zip(identity_set.paths, identity_set.labels, strict=True):
+    items = zip(identity_set.paths, identity_set.labels, strict=True)
+    bar = tqdm(
+        items,
+        total=len(identity_set.paths),
+        desc="embedding",
+        unit="image",
+        file=store.progress,
+        disable=store.progress is None,
+    )
+    for path, label in bar:
         vector = store.get(identity_set.root / path)
         if vector is None:
             failed += 1

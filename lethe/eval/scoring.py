@@ -27,12 +27,13 @@ import hashlib
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
+from tqdm import tqdm
 
 from edge.backends import Embedder, FaceBox
 from edge.sources import read_image
@@ -135,6 +136,18 @@ def load_pairs(pairs_file: Path, images: Path) -> PairSet:
     return PairSet(pairs_file.name, images, tuple(pairs), folds)
 
 
+def limit_pairs(pairset: PairSet, limit: int) -> PairSet:
+    """At most ``limit`` pairs, spread evenly over the file, so the subset keeps its folds and both kinds of pair."""
+    if limit >= len(pairset.pairs):
+        return pairset
+    chosen = sorted({round(i * (len(pairset.pairs) - 1) / (limit - 1)) for i in range(limit)})
+    return replace(
+        pairset,
+        name=f"{pairset.name} ({len(chosen)} of {len(pairset.pairs)} pairs)",
+        pairs=tuple(pairset.pairs[i] for i in chosen),
+    )
+
+
 def assign_folds(pairs: Sequence[Pair], folds: int, k: int = 10) -> npt.NDArray[np.int64]:
     """The fold (0..k-1) of each pair for k-fold cross-validation.
 
@@ -194,6 +207,7 @@ class EmbeddingStore:
     ``no_face`` says what to do with an image where the detector finds no face:
     ``centre`` (embed :func:`centre_box`, the LFW convention; such images are
     counted in ``fallbacks``) or ``reject`` (it cannot be templated).
+    ``progress`` is where :func:`score_pairs` draws its progress bar (``None``: no bar).
     """
 
     backend: Embedder
@@ -237,9 +251,8 @@ class EmbeddingStore:
             self._vectors[key] = vector
             self._dirty = True
             self.computed += 1
-            if self.progress is not None and self.computed % 250 == 0:
-                print(f"  {self.computed} images embedded", file=self.progress, flush=True)
-                self.save()
+            if self.computed % 250 == 0:
+                self.save()  # a long run interrupted keeps what it computed
         return vector
 
     def get(self, path: Path) -> Vector | None:
@@ -278,7 +291,8 @@ class ScoredPairs:
 def score_pairs(pairset: PairSet, store: EmbeddingStore, *, k: int = 10) -> ScoredPairs:
     """Cosine similarity of every pair; -1 for a pair with an image where no face was found."""
     images = sorted({p for pair in pairset.pairs for p in (pair.a, pair.b)})
-    vectors = {name: store.get(pairset.images / name) for name in images}
+    bar = tqdm(images, desc="embedding", unit="image", file=store.progress, disable=store.progress is None)
+    vectors = {name: store.get(pairset.images / name) for name in bar}
     store.save()
     scores = np.empty(len(pairset.pairs))
     missed = 0

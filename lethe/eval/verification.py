@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -59,6 +60,11 @@ def _default_images() -> Path:
     return Path(mirror) / "testdata" / "lfw" / "images"
 
 
+def unmeasurable_fars(tar: dict[float, Any], impostor_pairs: int) -> list[float]:
+    """The false-accept rates asked for that the impostor pairs cannot resolve (below one over their number)."""
+    return [far for far in tar if impostor_pairs == 0 or far < 1 / impostor_pairs]
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
@@ -109,6 +115,11 @@ def backend_options(f: Any) -> Any:
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write the ROC and DET curves to this PNG."
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(20),
+    help="Score at most this many pairs, spread evenly over the file (a quick try; the numbers are rougher).",
+)
 def verification(
     pairs_file: Path,
     images: Path,
@@ -120,6 +131,7 @@ def verification(
     cache: Path | None,
     as_json: bool,
     plot: Path | None,
+    limit: int | None,
 ) -> None:
     """Verification accuracy of a backend on labelled pairs (an LFW pairs.txt or a file_x,file_y,Decision CSV).
 
@@ -135,9 +147,11 @@ def verification(
     compares a frame without a face; it reads the next one. --no-face reject
     scores such an image's pairs as non-matches instead.
     """
-    from lethe.eval.scoring import Curve, EmbeddingStore, evaluate, plot_roc_det, score_pairs
+    from lethe.eval.scoring import Curve, EmbeddingStore, evaluate, limit_pairs, plot_roc_det, score_pairs
 
     pairset = _load(pairs_file, images)
+    if limit is not None:
+        pairset = limit_pairs(pairset, limit)
     embedder_ = _backend(backend, embedder, threads)
     store = EmbeddingStore(embedder_, upsample=upsample, cache=cache, progress=sys.stderr, no_face=no_face)
     scored = score_pairs(pairset, store)
@@ -145,8 +159,16 @@ def verification(
     if plot is not None:
         curve = Curve(f"{embedder_.model_id} ({len(scored.scores)} pairs)", scored)
         plot_roc_det([curve], plot, title=f"{embedder_.model_id} on {_label(pairs_file)}")
+    unmeasured = unmeasurable_fars(report.tar, report.impostor)
+    for far in unmeasured:
+        click.echo(
+            f"warning: FAR {far:g} is below 1/{report.impostor} (one over the impostor pairs): no impostor "
+            f"can be accepted that rarely here, so its TAR is not measured; use at least {math.ceil(1 / far)} "
+            "impostor pairs",
+            err=True,
+        )
     if as_json:
-        click.echo(json.dumps(report.as_json()))
+        click.echo(json.dumps(report.as_json() | {"unmeasured_fars": unmeasured, "limit": limit}))
         return
     click.echo(
         f"{report.model_id} on {report.data[0]}: {report.pairs} pairs "
@@ -158,7 +180,8 @@ def verification(
     )
     click.echo(f"  EER: {_pct(report.eer)} at threshold {report.eer_threshold:.4f}")
     for far, (tar, threshold) in report.tar.items():
-        click.echo(f"  TAR at FAR {far:g}: {_pct(tar)} (threshold {threshold:.4f})")
+        note = f" — not measured: FAR below 1/{report.impostor} impostor pairs" if far in unmeasured else ""
+        click.echo(f"  TAR at FAR {far:g}: {_pct(tar)} (threshold {threshold:.4f}){note}")
     click.echo(f"  failures to detect (--no-face {no_face}): ", nl=False)
     if no_face == "centre":
         click.echo(f"{report.fallback_images} images, embedded from their central box")

@@ -199,20 +199,51 @@ def receipt() -> None:
     """Deletion receipts."""
 
 
+@receipt.command("public-key")
+@click.option("--key-id", help="An older receipt key still in the key folder (default: the current one).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the PEM here (never over an existing file) instead of printing it.",
+)
+def receipt_public_key(key_id: str | None, output: Path | None) -> None:
+    """Print the receipt public key (PEM) that ``lethe receipt verify`` and guests check receipts with."""
+    from service import keyring
+
+    settings = load_service_settings()
+    ring = keyring.load_or_create(settings.resolved_key_dir)
+    keys = {k.key_id.hex(): k for k in ring.receipt_public_keys()}
+    chosen = ring.receipt_public_keys()[0] if key_id is None else keys.get(key_id)
+    if chosen is None:
+        raise click.UsageError(f"no receipt key {key_id} in the key folder; it has {', '.join(keys)}")
+    pem = chosen.to_pem().decode("ascii")
+    if output is None:
+        click.echo(pem, nl=False)
+        return
+    if output.exists():
+        raise click.UsageError(f"{output} exists; it is never written over")
+    output.write_text(pem)
+    click.echo(f"receipt public key {chosen.key_id.hex()} written to {output}")
+
+
 @receipt.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--public-key",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The service's receipt public key (PEM).",
+    help="The service's receipt public key (PEM, from `lethe receipt public-key` or GET /api/v1/keys).",
 )
 def receipt_verify(file: Path, public_key: Path) -> None:
-    """Verify a deletion receipt offline; exit 0 if valid, 1 if not."""
+    """Verify a deletion receipt offline; exit 0 if valid, 1 if not, 2 if the key file is not a public key."""
     from protocol import InvalidSignature, VerifyKey, verify_receipt
 
+    key_bytes = public_key.read_bytes()
     try:
-        key = VerifyKey.from_pem(public_key.read_bytes())
+        key = VerifyKey.from_pem(key_bytes)
+    except ValueError:
+        raise click.BadParameter(_not_a_public_key(key_bytes), param_hint="--public-key") from None
+    try:
         document = json.loads(file.read_text())
         claims = verify_receipt(document.get("receipt", document), key)
     except (ValueError, InvalidSignature, AttributeError) as exc:
@@ -224,3 +255,14 @@ def receipt_verify(file: Path, public_key: Path) -> None:
     )
     if claims.audit is not None:
         click.echo(f"  audit checkpoint: {claims.audit.entries} entries, head {claims.audit.head}")
+
+
+def _not_a_public_key(data: bytes) -> str:
+    """Why a --public-key file is no receipt public key, and where to get the right one."""
+    fix = "export the public key with `lethe receipt public-key > receipt.pem` (or GET /api/v1/keys)"
+    text = data.decode("utf-8", "replace")
+    if "PRIVATE KEY" in text or '"secret"' in text:
+        return f"this is a private key file, which must never leave the key folder; {fix}"
+    if "PUBLIC KEY" in text:
+        return f"this is not an Ed25519 receipt public key; {fix}"
+    return f"this is not a PEM public key; {fix}"

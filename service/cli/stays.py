@@ -98,14 +98,24 @@ def stay_unlock(reference: str, reason: str, actor: str) -> None:
     "--receipt", "receipt_path", type=click.Path(dir_okay=False, path_type=Path), help="Write receipt here (0600)."
 )
 def stay_checkout(reference: str, actor: str, receipt_path: Path | None) -> None:
-    """Check the stay out: delete its templates and data key; print (or write) the signed receipt."""
+    """Check the stay out: delete its templates and data key; print (or write) the signed receipt.
+
+    A stay that never checked in is not checked out: that is a cancellation
+    (``lethe stay cancel``), and this command refuses it.
+    """
     from service.stays.forget import checkout
     from service.stays.reservations import stay_by_reference
 
+    if receipt_path is not None and receipt_path.exists():
+        raise click.UsageError(f"{receipt_path} exists; a receipt is never written over another file")
     with command_session() as (db, ring, session):
-        receipt = checkout(
-            session, ring, stay_by_reference(session, reference), actor=actor, now=dt.datetime.now(dt.UTC)
-        )
+        found = stay_by_reference(session, reference)
+        if found.status == "reserved":
+            raise click.ClickException(
+                f"stay {found.reference} never checked in: that is a cancellation, not a checkout; "
+                f"run `lethe stay cancel {found.reference}`"
+            )
+        receipt = checkout(session, ring, found, actor=actor, now=dt.datetime.now(dt.UTC))
     erase_copies(db)
     text = json.dumps({"receipt": receipt}, indent=2)
     if receipt_path is None:
@@ -113,6 +123,25 @@ def stay_checkout(reference: str, actor: str, receipt_path: Path | None) -> None
     else:
         write_private(receipt_path, text + "\n")
         click.echo(f"receipt written to {receipt_path}")
+
+
+@stay.command("cancel")
+@click.argument("reference")
+@actor_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def stay_cancel(reference: str, actor: str, yes: bool) -> None:
+    """Cancel a reservation that never checked in: its data key is deleted and the booking QR stops working."""
+    from service.stays.forget import cancel_reservation
+    from service.stays.reservations import stay_by_reference
+
+    if not yes:
+        click.confirm(f"Cancel the reservation {reference.upper()}? Its booking QR stops working for good.", abort=True)
+    with command_session() as (db, _ring, session):
+        found = stay_by_reference(session, reference)
+        deleted = cancel_reservation(session, found, actor=actor, now=dt.datetime.now(dt.UTC))
+        answer = {"reference": found.reference, "status": found.status, "deleted": deleted}
+    erase_copies(db)
+    echo_json(answer)
 
 
 @stay.command("export")
@@ -177,25 +206,57 @@ def reservations() -> None:
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Where to write reference,guest_name,qr_payload for the booking QRs (created 0600; shown this once).",
 )
+@click.option(
+    "--cards",
+    "cards_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write a printable QR card per reservation (REF.svg, 85 x 55 mm) and index.html (prints them all) "
+    "into this new folder (0700, files 0600).",
+)
 @actor_option
-def reservations_import(file: Path, codes_path: Path, actor: str) -> None:
-    """Create a day's arrivals from a CSV (guest_name,arrival,departure[,reference]); all rows or none."""
+def reservations_import(file: Path, codes_path: Path, cards_dir: Path | None, actor: str) -> None:
+    """Create a day's arrivals from a CSV (guest_name,arrival,departure[,reference]); all rows or none.
+
+    Neither the codes file nor the cards folder may exist already: booking codes are never written over.
+    """
     import csv
     import os
 
+    from service.stays import booking_qr
     from service.stays.reservations import import_csv
 
     if codes_path.exists():
         raise click.UsageError(f"{codes_path} exists; booking codes are never overwritten")
+    if cards_dir is not None and cards_dir.exists():
+        raise click.UsageError(f"{cards_dir} exists; QR cards are never written over (name a new folder)")
     with command_session() as (_db, ring, session):
         result = import_csv(session, ring, file.read_text(encoding="utf-8-sig"), actor=actor)
-        rows = [(c.stay.reference, c.stay.guest_name, str(c.booking_code)) for c in result.created]
+        stays = [(c.stay, str(c.booking_code)) for c in result.created]
+        rows = [(stay.reference, stay.guest_name, code) for stay, code in stays]
+        cards = {
+            stay.reference: booking_qr.card_svg(
+                guest_name=stay.guest_name,
+                reference=stay.reference,
+                arrival=stay.arrival.isoformat(),
+                departure=stay.departure.isoformat(),
+                booking_code=code,
+            )
+            for stay, code in stays
+        }
     fd = os.open(codes_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["reference", "guest_name", "qr_payload"])
         writer.writerows(rows)
     click.echo(f"imported {len(rows)} reservation(s); booking codes in {codes_path} (mode 0600)")
+    if cards_dir is not None:
+        cards_dir.mkdir(mode=0o700, parents=True)
+        cards_dir.chmod(0o700)
+        for name, text in [*((f"{r}.svg", card) for r, card in cards.items()), ("index.html", None)]:
+            content = booking_qr.cards_index(list(cards)) if text is None else text
+            with os.fdopen(os.open(cards_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(content)
+        click.echo(f"{len(cards)} QR card(s) in {cards_dir} (print index.html; mode 0600)")
 
 
 @click.command()

@@ -24,6 +24,7 @@ from service.panel import queries
 from service.panel.accounts import ADMIN, MANAGER, ROLES
 from service.panel.forms import ActionForm
 from service.panel.i18n import LANGUAGES, current_language, gettext
+from service.panel.scores import score_and_threshold
 from service.panel.security import (
     add_headers,
     current,
@@ -81,6 +82,7 @@ def _globals() -> dict[str, Any]:
         "MANAGER": MANAGER,
         "ADMIN": ADMIN,
         "action_form": ActionForm(),
+        "score_and_threshold": score_and_threshold,
     }
 
 

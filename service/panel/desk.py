@@ -1,5 +1,5 @@
-"""The front desk: the day's board, search, and a stay's page with its actions (checkout, override, unlock,
-export, erase)."""
+"""The front desk: the day's board, search, and a stay's page with its actions (checkout or cancellation, each
+confirmed; the receipt again; override, unlock, export, erase)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from markupsafe import Markup
 
 from protocol import DeletionClaims
 from service.checkin import lockout, overrides
-from service.panel import queries, receipts
+from service.errors import StayNotActive
+from service.panel import audit_text, queries, receipts
 from service.panel.accounts import FRONT_DESK, MANAGER
 from service.panel.blueprint import actor, bp, now
 from service.panel.forms import ReasonForm
@@ -68,6 +69,10 @@ def _stay_page(stay_id: str, **extra: Any) -> str:
         "panel/stay.html",
         **vars(page),
         active=page.stay.status in ACTIVE,
+        has_receipt=page.stay.status == "checked_out" and any(e.action == "stay.checkout" for e in page.history),
+        history_text=[
+            (e, audit_text.describe(e, kiosk_names=page.kiosk_names, stay_references={})) for e in page.history
+        ],
         reason_form=ReasonForm(formdata=None),
         **extra,
     )
@@ -83,16 +88,79 @@ def _stay(db: Any, stay_id: str) -> Stay:
 @bp.post("/stays/<stay_id>/checkout")
 @requires(FRONT_DESK)
 def checkout(stay_id: str) -> str:
-    """Check the guest out: templates and data key deleted now; the page shows the signed receipt to print."""
+    """Check the guest out after a confirmation step: templates and data key deleted; the signed receipt to print.
+
+    A stay that never checked in is not checked out: that is a cancellation (:func:`cancel`).
+    """
     svc = service()
     with svc.db.transaction() as db:
         found = _stay(db, stay_id)
+        if found.status == "reserved":
+            raise StayNotActive("this guest never checked in: cancel the reservation instead of checking it out")
+        if request.form.get("confirm") != "yes":
+            return _confirm_page(found, "checkout")
         receipt = forget.checkout(db, svc.keyring, found, actor=actor(), now=svc.now())
     svc.db.erase_copies()  # as the kiosk's and the PMS's checkouts: no copy left in SQLite's files
+    return _receipt_page(found, receipt, done=True)
+
+
+@bp.post("/stays/<stay_id>/cancel")
+@requires(FRONT_DESK)
+def cancel(stay_id: str) -> str | Response:
+    """Cancel a reservation that never checked in, after a confirmation step; its data key is deleted at once."""
+    svc = service()
+    with svc.db.transaction() as db:
+        found = _stay(db, stay_id)
+        if request.form.get("confirm") != "yes":
+            if found.status != "reserved":
+                raise StayNotActive("only a reservation that is not checked in can be cancelled")
+            return _confirm_page(found, "cancel")
+        forget.cancel_reservation(db, found, actor=actor(), now=svc.now())
+    svc.db.erase_copies()
+    flash(gettext("Reservation cancelled; its data key is deleted."))
+    return redirect(url_for("panel.stay", stay_id=stay_id))  # type: ignore[return-value]
+
+
+def _confirm_page(stay: Stay, action: str) -> str:
+    """The confirmation step of a destructive action: what it does, a confirm button and a way back."""
+    return render_template("panel/confirm.html", stay=stay, action=action)
+
+
+@bp.get("/stays/<stay_id>/receipt")
+@requires(FRONT_DESK)
+def receipt(stay_id: str) -> str:
+    """The deletion receipt of a checked-out stay again, to print, download or scan."""
+    return _receipt_page(*_stored_receipt(stay_id), done=False)
+
+
+@bp.get("/stays/<stay_id>/receipt.json")
+@requires(FRONT_DESK)
+def receipt_download(stay_id: str) -> Response:
+    """The deletion receipt as a file, in the form ``lethe receipt verify`` reads."""
+    found, document = _stored_receipt(stay_id)
+    return Response(
+        json.dumps({"receipt": document}, indent=2) + "\n",
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="lethe-receipt-{found.reference}.json"'},
+    )
+
+
+def _stored_receipt(stay_id: str) -> tuple[Stay, dict[str, Any]]:
+    svc = service()
+    with svc.db.transaction() as db:
+        found = _stay(db, stay_id)
+        document = forget.checkout_receipt(db, svc.keyring, found)
+    if document is None:
+        abort(404)
+    return found, document
+
+
+def _receipt_page(stay: Stay, receipt: dict[str, Any], *, done: bool) -> str:
     link = receipts.receipt_link(receipt_page_url(), receipt)
     return render_template(
         "panel/receipt.html",
-        stay=found,
+        stay=stay,
+        done=done,
         receipt=receipt,
         deleted_at=DeletionClaims.from_json(receipt["claims"]).deleted_at,
         receipt_json=json.dumps(receipt, indent=2, ensure_ascii=False),

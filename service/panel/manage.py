@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from models.registry import OPERATING_POINTS, Manifest, ModelError, one_in
 from service import property as prop
 from service.checkin import kiosks
-from service.panel import queries
+from service.panel import audit_text, queries
 from service.panel.accounts import MANAGER
 from service.panel.blueprint import actor, bp, now
 from service.panel.forms import (
@@ -86,8 +86,22 @@ def kiosk_change(kiosk_id: str, operation: str) -> Any:
 @bp.get("/audit")
 @requires(MANAGER)
 def audit_log() -> str:
+    return _render_audit(report=None)
+
+
+@bp.post("/audit/verify")
+@requires(MANAGER)
+def audit_verify() -> str:
+    """Verify the whole chain; the page shows the report above the same list (the search kept in the URL)."""
+    with service().db.transaction() as db:
+        report = audit.verify_chain(db)
+    return _render_audit(report=report)
+
+
+def _render_audit(report: Any) -> str:
+    """The audit page: the search form and its entries (the latest when no filter is given), in words."""
     form = AuditForm(request.args)
-    entries = []
+    described = []
     if form.validate():
         query = queries.AuditQuery(
             stay=form.stay.data or "",
@@ -98,15 +112,10 @@ def audit_log() -> str:
         )
         with service().db.transaction() as db:
             entries = queries.audit_search(db, query, queries.property_zone(db))
-    return render_template("panel/audit.html", form=form, entries=entries, report=None)
-
-
-@bp.post("/audit/verify")
-@requires(MANAGER)
-def audit_verify() -> str:
-    with service().db.transaction() as db:
-        report = audit.verify_chain(db)
-    return render_template("panel/audit.html", form=AuditForm(formdata=None), entries=[], report=report)
+            names = queries.kiosk_names(db)
+            references = queries.stay_references(db, {e.subject for e in entries if e.subject})
+        described = [(e, audit_text.describe(e, kiosk_names=names, stay_references=references)) for e in entries]
+    return render_template("panel/audit.html", form=form, entries=described, report=report)
 
 
 @bp.route("/settings", methods=["GET", "POST"])

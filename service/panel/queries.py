@@ -123,6 +123,16 @@ def stay_page(session: Session, stay_id: str, now: dt.datetime) -> StayPage | No
     )
 
 
+def stay_references(session: Session, stay_ids: Iterable[str]) -> dict[str, str]:
+    """The booking reference of each of ``stay_ids`` that is still a stay (erased stays are not)."""
+    ids = list(stay_ids)
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.execute(select(Stay.id, Stay.reference).where(Stay.id.in_(ids[start : start + 500])))
+        found.update({stay_id: reference for stay_id, reference in rows})
+    return found
+
+
 def kiosk_names(session: Session) -> dict[str, str]:
     return {k.id: k.name for k in session.scalars(select(Kiosk))}
 

@@ -12,12 +12,13 @@ so; :func:`forget` returns what it deleted, for the audit entry and the receipt.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from sqlalchemy import CursorResult, Delete, delete
+from sqlalchemy import CursorResult, Delete, delete, select
 from sqlalchemy.orm import Session
 
 from protocol import ChainHead, DeletionClaims, sign_receipt
@@ -26,7 +27,15 @@ from service.errors import StayNotActive
 from service.keyring import Keyring
 from service.stays.reservations import ACTIVE
 from service.storage import audit, checkpoints
-from service.storage.tables import CheckinAttempt, CheckinSession, Stay, StayKey, StoredTemplate
+from service.storage.tables import (
+    AuditCheckpoint,
+    AuditEntry,
+    CheckinAttempt,
+    CheckinSession,
+    Stay,
+    StayKey,
+    StoredTemplate,
+)
 
 Sessions = Literal["none", "open", "all"]
 CHUNK = 500  # stay ids per DELETE (SQLite allows 32,766 bound values; PostgreSQL plans small IN lists well)
@@ -127,11 +136,45 @@ def checkout(session: Session, keyring: Keyring, stay: Stay, *, actor: str, now:
                 "templates_deleted": forgotten.templates,
                 "data_keys_deleted": forgotten.data_keys,
                 "receipt_id": receipt_id,
+                "receipt_key_id": keyring.receipt_key.public_key().key_id.hex(),
             },
         ),
     )
     chain, _checkpoint = checkpoints.record(session, keyring.receipt_key, at=now)
     return receipt(keyring, stay, forgotten, now=now, receipt_id=receipt_id, chain=chain)
+
+
+def checkout_receipt(session: Session, keyring: Keyring, stay: Stay) -> dict[str, Any] | None:
+    """The signed receipt of ``stay``'s checkout again (for the panel's link back), or ``None`` if it has none.
+
+    The claims are rebuilt from the checkout's audit entry, the checkpoint signed
+    with it (the chain's head in the receipt) and the stay's row;
+    Ed25519 signatures are deterministic, so signing them again with the key
+    that signed them gives the very document the guest was given. A receipt
+    whose key is no longer in the key folder is signed by the current key.
+    """
+    if stay.status != "checked_out" or stay.checked_out_at is None:
+        return None
+    entry = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.subject == stay.id, AuditEntry.action == "stay.checkout")
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).first()
+    if entry is None:
+        return None
+    details = json.loads(entry.details)
+    checkpoint = session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.last_id == entry.id).limit(1)).first()
+    claims = DeletionClaims(
+        receipt_id=details["receipt_id"],
+        stay_ref_digest=stay.secret_fingerprint,
+        templates=details["templates_deleted"],
+        data_keys=details["data_keys_deleted"],
+        deleted_at=stay.checked_out_at,
+        audit=None if checkpoint is None else ChainHead(checkpoint.entries, checkpoint.head),
+    )
+    keys = {k.public_key().key_id.hex(): k for k in keyring.receipt_keys}
+    return sign_receipt(claims, keys.get(details.get("receipt_key_id"), keyring.receipt_key))
 
 
 def cancel_reservation(session: Session, stay: Stay, *, actor: str, now: dt.datetime) -> dict[str, int]:

@@ -204,9 +204,7 @@ def parse_csv(text: str) -> list[ReservationRow]:
         try:
             rows.append(ReservationRow.model_validate(data))
         except ValidationError as exc:
-            problems.append(
-                f"line {number}: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            )
+            problems.append(f"line {number}: " + "; ".join(_row_problem(e, data) for e in exc.errors()))
     if problems:
         raise BadRequest(" | ".join(problems[:20]))
     references = [r.reference for r in rows if r.reference]
@@ -215,6 +213,26 @@ def parse_csv(text: str) -> list[ReservationRow]:
     if not rows:
         raise BadRequest("the CSV has no rows")
     return rows
+
+
+DATE_FORMAT_HINT = "write dates as YYYY-MM-DD, e.g. 2026-11-23"
+
+
+def _row_problem(error: Any, data: dict[str, Any]) -> str:
+    """One validation error of a CSV row, in words a person fixing the file can follow."""
+    field = ".".join(map(str, error["loc"]))
+    given = data.get(field)
+    if error["type"] == "missing":
+        return f"{field} is missing"
+    if field in ("arrival", "departure"):
+        return f"{field} {given!r} is not a date; {DATE_FORMAT_HINT}"
+    if field == "reference":
+        return f"reference {given!r} must be 6 to 16 capital letters and digits"
+    if field == "guest_name":
+        return "guest_name must be 1 to 200 characters"
+    if not field:  # the row as a whole: the dates' order
+        return f"departure {data.get('departure')} is before arrival {data.get('arrival')}"
+    return f"{field}: {error['msg']}"
 
 
 def import_csv(session: Session, keyring: Keyring, text: str, *, actor: str) -> ImportResult:

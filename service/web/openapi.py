@@ -38,6 +38,7 @@ RAW_BODIES = {
     "pms_api.import_reservations": "text/csv",
 }
 QUERY_MODELS: dict[str, type[BaseModel]] = {"pms_api.list_reservations": pms_api.ListQuery}
+RESPONSE_MODELS: dict[str, type[BaseModel]] = {"pms_api.create_reservation": pms_api.CreatedReservation}
 SUCCESS = {
     "kiosk_api.register": "201",
     "kiosk_api.open_session": "201",
@@ -86,7 +87,8 @@ def _security(endpoint: str) -> list[dict[str, list[str]]] | None:
 
 def build(app: Flask) -> dict[str, Any]:
     _, schemas = models_json_schema(
-        [(m, "validation") for m in {*REQUEST_MODELS.values(), *QUERY_MODELS.values()}],
+        [(m, "validation") for m in {*REQUEST_MODELS.values(), *QUERY_MODELS.values()}]
+        + [(m, "serialization") for m in RESPONSE_MODELS.values()],
         ref_template="#/components/schemas/{model}",
     )
     components: dict[str, Any] = dict(schemas.get("$defs", {}))
@@ -124,6 +126,11 @@ def build(app: Flask) -> dict[str, Any]:
                     },
                 },
             }
+            answer = RESPONSE_MODELS.get(rule.endpoint)
+            if answer is not None:
+                operation["responses"][SUCCESS.get(rule.endpoint, "200")]["content"] = {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{answer.__name__}"}}
+                }
             if len(doc) > 1:
                 operation["description"] = " ".join(line.strip() for line in doc[1:] if line.strip())
             parameters = [

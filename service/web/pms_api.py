@@ -10,15 +10,38 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service import metrics
 from service.errors import BadRequest, UnsupportedMediaType
-from service.stays import forget, integrations, reservations
+from service.stays import booking_qr, forget, integrations, reservations
 from service.web.context import json_body, service
 
 bp = Blueprint("pms_api", __name__, url_prefix="/pms/v1")
 
 
+class BookingQR(BaseModel):
+    """The booking QR of a new reservation, for the confirmation email (docs/api.md, "The booking QR")."""
+
+    svg: str = Field(description="the QR as a standalone SVG document")
+    png_base64: str = Field(description="the QR as a PNG, base64")
+    email_html: str = Field(description="an <img> for the HTML email; attach the PNG inline under email_cid")
+    email_cid: str = Field(description="the Content-ID to attach the PNG under")
+
+
+class CreatedReservation(BaseModel):
+    """A new reservation: its fields, the booking code (this once only) and its QR."""
+
+    stay_id: str
+    reference: str
+    guest_name: str
+    arrival: dt.date
+    departure: dt.date
+    status: str
+    booking_code: str = Field(description="LETHE1.<reference>.<secret>; holds the stay secret; returned this once")
+    qr_payload: str = Field(description="the string the booking QR encodes (the booking code)")
+    qr: BookingQR
+
+
 @bp.post("/reservations")
 def create_reservation() -> tuple[Response, int]:
-    """Create a reservation. The answer holds the booking code (for the QR) this once only."""
+    """Create a reservation. The answer holds the booking code and its QR (SVG, PNG, email snippet) this once only."""
     svc = service()
     with svc.db.transaction() as session:
         integration = integrations.authenticate(session, request.headers.get("Authorization"))
@@ -32,7 +55,9 @@ def create_reservation() -> tuple[Response, int]:
             reference=body.reference,
             actor=f"integration:{integration.name}",
         )
-        return jsonify(reservations.created_json(created)), 201
+        answer = reservations.created_json(created)
+        answer["qr"] = booking_qr.qr_json(created.stay.reference, str(created.booking_code))
+        return jsonify(answer), 201
 
 
 @bp.get("/reservations/<reference>")

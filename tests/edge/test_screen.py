@@ -250,3 +250,24 @@ def test_after_the_qr_the_guest_chooses_check_in_or_a_new_key_card() -> None:
     with pytest.raises(ConsentRefused):
         _choose_flow(_run(GuestScreen(consent_timeout_s=0.05)))
     assert all(key in TEXTS[lang] for lang in TEXTS for key in ("choose", "choose-new-card-button", "reverified"))
+
+
+def test_the_page_polls_are_not_logged_but_failures_are(caplog: pytest.LogCaptureFixture) -> None:
+    """The page asks for /state every few hundred ms: a kiosk's journal must not fill with those lines."""
+    import logging
+
+    import requests
+
+    from edge.screen import serve
+
+    server = serve(create_screen_app(GuestScreen()), 0)
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            for _ in range(5):
+                assert requests.get(f"{base}/state", timeout=10).status_code == 200
+            assert [r for r in caplog.records if r.name == "werkzeug"] == []
+            assert requests.get(f"{base}/no-such-page", timeout=10).status_code == 404
+        assert [r.getMessage() for r in caplog.records if r.name == "werkzeug" and "404" in r.getMessage()]
+    finally:
+        server.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -150,3 +151,18 @@ def test_picamera_frames_are_copied_and_the_camera_always_released(monkeypatch: 
     camera = _FakePicamera2.instances[-1]
     assert seen == [((48, 64, 3), 0)]  # copied out; the request went back before the frame was handed out
     assert camera.calls == ["configure", "start", "stop", "close"]
+
+
+def test_a_missing_camera_is_named_without_opencv_warnings() -> None:
+    """Camera index 7 on a machine without it: one SourceError in words, nothing from OpenCV on stderr."""
+    if Path("/dev/video7").exists():
+        pytest.skip("this machine has a /dev/video7")
+    script = (
+        "from edge.sources import WebcamSource\n"
+        "from edge.errors import SourceError\n"
+        "try:\n    WebcamSource(7).__enter__()\n"
+        "except SourceError as exc:\n    print(exc.detail)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.startswith("cannot open camera 7: /dev/video7 does not exist (cameras here:")
+    assert done.stderr == ""

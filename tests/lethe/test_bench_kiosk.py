@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lethe.cli import main
@@ -28,3 +29,19 @@ def test_bench_kiosk_reports_every_measurement(testdata: Path) -> None:
     assert "shared libraries" in dlib["page_cache"]  # measured from a cold page cache, as after boot
     # The ONNX backend is measured when it is installed, and reported as unavailable otherwise.
     assert "model" in by_backend["onnx"] or "unavailable" in by_backend["onnx"]
+
+
+def test_a_backend_named_but_missing_fails_the_command(
+    testdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--backend onnx`` with its models not installed says so and exits 1 (it used to exit 0)."""
+    for variable in ("LETHE_MODEL_DIR", "LETHE_MODEL_MIRROR", "LETHE_DATA_MIRROR"):
+        monkeypatch.setenv(variable, str(tmp_path))  # an empty folder: no model anywhere
+    video = testdata / "video/replay_b/replay.mp4"
+    args = ["bench", "kiosk", "--backend", "onnx", "--warm-cache", "--latency-frames", "5", "--video", str(video)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "onnx: not available" in result.output
+    assert "is not installed; run: lethe models fetch" in result.output
+    assert "not measured: onnx" in result.output
+    assert "backends: 100%" in result.stderr  # the progress bar, on stderr

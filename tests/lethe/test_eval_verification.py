@@ -123,6 +123,31 @@ def test_eval_verification_command_on_deepface_pairs(testdata: Path, tmp_path: P
     assert cache.stat().st_mtime_ns == written
 
 
+def test_eval_verification_limit_progress_and_unmeasurable_far(testdata: Path) -> None:
+    """--limit scores an even subset; the embedding shows a progress bar; a FAR finer than the impostors is flagged."""
+    args = [
+        "eval", "verification",
+        "--pairs", str(testdata / "faces/deepface/master.csv"),
+        "--images", str(testdata / "faces/deepface"),
+        "--backend", "onnx", "--embedder", "mobilefacenet-112", "--limit", "40",
+    ]  # fmt: skip
+    env = {"LETHE_DATA_MIRROR": os.environ["LETHE_DATA_MIRROR"]}
+    result = CliRunner().invoke(main, [*args, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["pairs"] == 40
+    assert report["genuine_pairs"] > 0
+    assert report["impostor_pairs"] > 0
+    assert report["limit"] == 40
+    assert report["unmeasured_fars"] == [0.01, 0.001]  # fewer than 100 impostor pairs: neither is measured
+    assert "embedding: 100%" in result.stderr  # tqdm's bar, on stderr
+    impostors = report["impostor_pairs"]
+    assert f"warning: FAR 0.001 is below 1/{impostors} (one over the impostor pairs)" in result.stderr
+    text = CliRunner().invoke(main, args, env=env).stdout
+    assert "TAR at FAR 0.001: " in text
+    assert f"not measured: FAR below 1/{impostors} impostor pairs" in text
+
+
 def test_eval_verification_refuses_bad_input(tmp_path: Path, testdata: Path) -> None:
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("nonsense\n")

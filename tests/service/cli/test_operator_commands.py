@@ -7,6 +7,7 @@ import json
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
@@ -66,6 +67,10 @@ def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     status, out = run("stay", "show", reference)
     assert status == 0, out
     assert json.loads(out)["data_key_held"] is True
+    status, out = run("stay", "checkout", reference)
+    assert status == 1
+    assert f"never checked in: that is a cancellation, not a checkout; run `lethe stay cancel {reference}`" in out
+    assert json.loads(run("stay", "show", reference)[1])["status"] == "reserved"
     status, out = run("stay", "override", reference, "--reason", "passport checked")
     assert json.loads(out)["status"] == "checked_in"
     export = tmp_path / "export.json"
@@ -80,6 +85,16 @@ def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     status, out = run("receipt", "verify", str(receipt), "--public-key", str(public))
     assert status == 0, out
     assert "VALID" in out
+    assert run("stay", "checkout", reference, "--receipt", str(receipt))[0] == 2  # never written over
+    status, out = run("receipt", "public-key")
+    assert (status, out) == (0, public.read_text())
+    # The private key file from the key folder is named for what it is, not blamed on the receipt.
+    (private,) = (tmp_path / "instance" / "keys").glob("receipt-*.key")
+    status, out = run("receipt", "verify", str(receipt), "--public-key", str(private))
+    assert status == 2
+    assert "this is a private key file" in out
+    assert "lethe receipt public-key" in out
+    assert "MalformedFraming" not in out
     status, out = run("stay", "erase", reference, "--reason", "DSAR 8", "--yes")
     assert json.loads(out)["deleted"]["stay"] == 1
     assert run("purge")[0] == 0
@@ -95,6 +110,28 @@ def test_stay_commands_and_audit_verify(env: Database, tmp_path: Path) -> None:
     status, out = run("audit", "verify")
     assert status == 1
     assert "BROKEN at entry 3" in out
+
+
+def test_stay_cancel_confirms_and_names_the_cancellation(env: Database, tmp_path: Path) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    with env.transaction() as session:
+        ring = keyring.load_or_create(tmp_path / "instance" / "keys")
+        reference = create_reservation(
+            session, ring, guest_name="Di Guest", arrival=today, departure=today, actor="t"
+        ).stay.reference
+    result = CliRunner().invoke(main, ["stay", "cancel", reference], input="n\n")
+    assert result.exit_code == 1  # declined: nothing changes
+    assert json.loads(run("stay", "show", reference)[1])["status"] == "reserved"
+    status, out = run("stay", "cancel", reference, "--yes")
+    assert status == 0, out
+    assert json.loads(out) == {
+        "reference": reference,
+        "status": "cancelled",
+        "deleted": {"templates": 0, "data_keys": 1, "sessions": 0},
+    }
+    status, out = run("stay", "cancel", reference, "--yes")
+    assert status == 1
+    assert "stay-not-active" in out
 
 
 def test_reservations_import_writes_codes_privately(env: Database, tmp_path: Path) -> None:
@@ -113,8 +150,15 @@ def test_reservations_import_writes_codes_privately(env: Database, tmp_path: Pat
     source.write_text("guest_name,arrival,departure\nCy,2026-11-25,2026-11-23\n")
     status, out = run("reservations", "import", str(source), "--codes", str(tmp_path / "more.csv"))
     assert status == 1
-    assert "departure is before arrival" in out
+    assert "line 2: departure 2026-11-23 is before arrival 2026-11-25" in out
+    assert ": :" not in out
+    assert "Value error" not in out
     assert not (tmp_path / "more.csv").exists()
+    source.write_text("guest_name,arrival,departure\nCy,23/11/2026,2026-11-24\n,2026-11-23,2026-11-24\n")
+    status, out = run("reservations", "import", str(source), "--codes", str(tmp_path / "more.csv"))
+    assert status == 1
+    assert "line 2: arrival '23/11/2026' is not a date; write dates as YYYY-MM-DD, e.g. 2026-11-23" in out
+    assert "line 3: guest_name is missing" in out
 
 
 def test_integration_revoke_refuses_the_key_from_the_next_request(env: Database, tmp_path: Path) -> None:
@@ -186,3 +230,40 @@ def test_audit_checkpoint_export_then_verify_names_truncation(env: Database, tmp
     status, out = run("audit", "verify", "--checkpoint", str(saved.with_name("forged.json")))
     assert status == 1
     assert "checkpoint not usable" in out
+
+
+def test_reservations_import_writes_printable_qr_cards(env: Database, tmp_path: Path) -> None:
+    import stat
+
+    import cv2
+
+    from edge.qr import decode_qr
+    from service.stays.booking_qr import qr_png, qr_svg
+
+    source = tmp_path / "arrivals.csv"
+    source.write_text(
+        "guest_name,arrival,departure\nAda <Lovelace>,2026-11-23,2026-11-24\n林美,2026-11-23,2026-11-25\n"
+    )
+    cards = tmp_path / "cards"
+    status, out = run("reservations", "import", str(source), "--codes", str(tmp_path / "c.csv"), "--cards", str(cards))
+    assert status == 0, out
+    assert "2 QR card(s)" in out
+    assert stat.S_IMODE(cards.stat().st_mode) == 0o700
+    codes = {row[0]: row[2] for row in (line.split(",") for line in (tmp_path / "c.csv").read_text().splitlines()[1:])}
+    assert sorted(p.name for p in cards.iterdir()) == sorted([*(f"{r}.svg" for r in codes), "index.html"])
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in cards.iterdir())
+    for reference, code in codes.items():
+        card = (cards / f"{reference}.svg").read_text()
+        assert f"Booking {reference}" in card
+        # The card's QR is the booking code's own (segno's SVG path, the same modules as the PNG that reads back).
+        assert qr_svg(code, scale=10).split("<path ", 1)[1].split("/>", 1)[0] in card
+        assert decode_qr(cv2.imdecode(np.frombuffer(qr_png(code), np.uint8), cv2.IMREAD_COLOR)) == code
+        assert code not in card  # the card holds the QR, not the code as text
+    assert "Ada &lt;Lovelace&gt;" in "".join(p.read_text() for p in cards.glob("*.svg"))
+    assert "林美" in "".join(p.read_text() for p in cards.glob("*.svg"))
+    # An existing folder is never written into, and nothing is imported then.
+    again = tmp_path / "again.csv"
+    status, out = run("reservations", "import", str(source), "--codes", str(again), "--cards", str(cards))
+    assert status == 2
+    assert "never written over" in out
+    assert not again.exists()

@@ -36,3 +36,21 @@ def test_every_string_has_a_translation() -> None:
 def test_placeholders_survive_translation() -> None:
     for english, chinese in ZH.items():
         assert sorted(re.findall(r"%\(\w+\)s", english)) == sorted(re.findall(r"%\(\w+\)s", chinese)), english
+
+
+def test_every_recorded_code_has_a_label_in_both_languages() -> None:
+    """Codes the service records and the panel shows (attempt reasons, audit actions) are never left in English."""
+    service = ROOT / "service"
+    verification = (service / "checkin" / "verification.py").read_text()
+    reasons = set(re.findall(r'Verification\(\s*\w+,\s*"\w+",\s*"([a-z-]+)"', verification))
+    reasons |= set(re.findall(r'"(no-match|match)"', verification)) | {"staff-override"}
+    assert "liveness-failed" in reasons
+    actions: set[str] = set()
+    for module in service.rglob("*.py"):
+        actions |= set(re.findall(r'\baction="([a-z]+\.[a-z.-]+)"', module.read_text()))
+        actions |= {f"stay.{a}" for a in re.findall(r'\("stay\.([a-z-]+)", ', module.read_text())}
+    actions |= {"checkin.consent.accepted", "checkin.consent.refused"}
+    assert {"stay.checkout", "checkin.verify", "kiosk.suspend", "stay.no-show"} <= actions
+    codes = {f"reason:{r}" for r in reasons} | {f"audit:{a}" for a in actions}
+    assert sorted(codes - set(LABELS)) == []
+    assert sorted(codes - set(ZH)) == []

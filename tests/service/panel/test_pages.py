@@ -15,7 +15,8 @@ from models.registry import load_manifest, one_in
 from protocol import VerifyKey, receipt_fragment, verify_receipt
 from service import property as prop
 from service.keyring import staff_secrets
-from service.storage.tables import StaffAccount, Stay
+from service.panel.scores import score_and_threshold
+from service.storage.tables import AuditEntry, Kiosk, StaffAccount, Stay
 from service.web.context import Service
 from tests.helpers import ROOT
 from tests.helpers.service import Actions, Staff, csrf_token, near, random_template
@@ -106,12 +107,19 @@ def test_stay_page_shows_attempts_and_checkout_gives_a_verifiable_receipt(
     code, answer = actions.checkin(near(reference, 0.01), reference)
     score = answer.json["score"]
     page = client.get(f"/panel/stays/{stay_id(svc, code.reference)}").get_data(as_text=True)
-    assert f"{score:.3f}" in page
-    assert f"{answer.json['threshold']:.3f}" in page
+    shown_score, shown_threshold = score_and_threshold(score, answer.json["threshold"])
+    assert f'<td data-label="Score" class="number">{shown_score}</td>' in page
+    assert f'<td data-label="Threshold" class="number">{shown_threshold}</td>' in page
+    assert float(shown_threshold) == answer.json["threshold"]  # not rounded away from the value compared with
     assert "accepted" in page
-    receipt_page = client.post(
-        f"/panel/stays/{stay_id(svc, code.reference)}/checkout", data={"csrf_token": csrf_token(page)}
-    )
+    sid = stay_id(svc, code.reference)
+    # The checkout button leads to a confirmation page; nothing is deleted until it is confirmed.
+    confirm = client.post(f"/panel/stays/{sid}/checkout", data={"csrf_token": csrf_token(page)})
+    assert confirm.status_code == 200
+    assert 'id="form-confirm"' in confirm.get_data(as_text=True)
+    with svc.db.transaction() as session:
+        assert session.get(Stay, sid).status == "checked_in"
+    receipt_page = client.post(f"/panel/stays/{sid}/checkout", data={"csrf_token": csrf_token(page), "confirm": "yes"})
     assert receipt_page.status_code == 200
     html = receipt_page.get_data(as_text=True)
     assert "<svg" in html
@@ -123,11 +131,51 @@ def test_stay_page_shows_attempts_and_checkout_gives_a_verifiable_receipt(
     assert link == f"http://localhost/receipt#{receipt_fragment(document)}"
     assert document["key_id"] in html
     # A second checkout is refused with an HTML page, and nothing changes.
-    again = client.post(f"/panel/stays/{stay_id(svc, code.reference)}/checkout", data={"csrf_token": csrf_token(page)})
+    again = client.post(f"/panel/stays/{sid}/checkout", data={"csrf_token": csrf_token(page), "confirm": "yes"})
     assert again.status_code == 409
     assert again.mimetype == "text/html"
     board = client.get("/panel/today/board").get_data(as_text=True)
     assert "state-checked-out" in board
+    # Once the receipt page is left, the stay's page links back to the same receipt, and it downloads as a file.
+    stay_page = client.get(f"/panel/stays/{sid}").get_data(as_text=True)
+    assert f'href="/panel/stays/{sid}/receipt"' in stay_page
+    shown_again = client.get(f"/panel/stays/{sid}/receipt").get_data(as_text=True)
+    shown_json = re.search(r'<pre id="receipt-json">(.*?)</pre>', shown_again, re.S).group(1)
+    assert json.loads(unescape(shown_json)) == document
+    assert f'href="/panel/stays/{sid}/receipt.json"' in shown_again
+    download = client.get(f"/panel/stays/{sid}/receipt.json")
+    assert download.headers["Content-Disposition"] == f'attachment; filename="lethe-receipt-{code.reference}.json"'
+    assert download.json == {"receipt": document}
+
+
+def test_a_reservation_never_checked_in_is_cancelled_not_checked_out(
+    client: FlaskClient, staff: Staff, actions: Actions, svc: Service
+) -> None:
+    staff.sign_in_as("front_desk")
+    code = actions.reservation("Arriving Guest")
+    sid = stay_id(svc, code.reference)
+    page = client.get(f"/panel/stays/{sid}").get_data(as_text=True)
+    assert 'id="form-checkout"' not in page
+    assert 'id="form-cancel"' in page
+    token = csrf_token(page)
+    refused = client.post(f"/panel/stays/{sid}/checkout", data={"csrf_token": token, "confirm": "yes"})
+    assert refused.status_code == 409
+    assert "cancel the reservation instead" in refused.get_data(as_text=True)
+    confirm = client.post(f"/panel/stays/{sid}/cancel", data={"csrf_token": token})
+    assert "Cancel the reservation of Arriving Guest?" in confirm.get_data(as_text=True)
+    with svc.db.transaction() as session:
+        assert session.get(Stay, sid).status == "reserved"
+    done = client.post(f"/panel/stays/{sid}/cancel", data={"csrf_token": token, "confirm": "yes"})
+    assert done.status_code == 302
+    page = client.get(f"/panel/stays/{sid}").get_data(as_text=True)
+    assert "Reservation cancelled" in page
+    assert 'id="receipt-again"' not in page
+    assert client.get(f"/panel/stays/{sid}/receipt").status_code == 404
+    with svc.db.transaction() as session:
+        assert session.get(Stay, sid).status == "cancelled"
+        actions_logged = [e.action for e in session.query(AuditEntry).filter_by(subject=sid)]
+    assert "stay.cancel" in actions_logged
+    assert "stay.checkout" not in actions_logged
 
 
 def test_stay_page_shows_re_verifications(client: FlaskClient, staff: Staff, actions: Actions, svc: Service) -> None:
@@ -194,6 +242,41 @@ def test_audit_search_and_chain_verification(client: FlaskClient, staff: Staff, 
     assert "No entries match." in client.get("/panel/audit?actor=nobody-at-all").get_data(as_text=True)
     report = client.post("/panel/audit/verify", data={"csrf_token": csrf_token(page)}).get_data(as_text=True)
     assert "The chain is intact" in report
+    # The list stays under the report: the latest entries, or the search the page was showing.
+    assert "No entries match." not in report
+    assert "stay.create" in report
+    kept = client.post(f"/panel/audit/verify?stay={code.reference}", data={"csrf_token": csrf_token(page)})
+    assert "The chain is intact" in kept.get_data(as_text=True)
+    assert "staff.login" not in kept.get_data(as_text=True)
+
+
+def test_audit_names_kiosks_and_says_what_happened(
+    client: FlaskClient, staff: Staff, actions: Actions, svc: Service
+) -> None:
+    staff.sign_in_as("manager")
+    code, _answer = actions.checkin(random_template(7), random_template(8))
+    page = client.get(f"/panel/audit?stay={code.reference}").get_data(as_text=True)
+    rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)
+    verify = next(unescape(r) for r in rows if "checkin.verify" in r)
+    assert "Kiosk Test kiosk" in verify
+    assert "Face compared: decision rejected; result no match; score 0." in verify
+    with svc.db.transaction() as session:
+        kiosk_id = session.query(Kiosk).one().id
+    assert kiosk_id not in page
+    assert "{" not in re.sub(r"<[^>]+>", "", "".join(rows))  # no JSON
+    assert f'<a href="/panel/stays/{stay_id(svc, code.reference)}"><code>{code.reference}</code></a>' in page
+    client.post("/panel/language", data={"csrf_token": csrf_token(page), "language": "zh-Hans"})
+    zh = client.get(f"/panel/audit?stay={code.reference}").get_data(as_text=True)
+    assert "人脸比对：结果 未通过" in zh or "人脸比对: 结果 未通过" in zh
+
+
+def test_threshold_shows_the_decimals_the_comparison_needs() -> None:
+    assert score_and_threshold(0.952, 0.9256) == ("0.9520", "0.9256")
+    assert score_and_threshold(0.95, 0.93) == ("0.950", "0.930")
+    assert score_and_threshold(0.92561, 0.9256) == ("0.92561", "0.92560")
+    assert score_and_threshold(0.92559, 0.9256) == ("0.92559", "0.92560")
+    assert score_and_threshold(None, 0.9256) == ("—", "0.9256")
+    assert score_and_threshold(0.5, None) == ("0.500", "—")
 
 
 def test_settings_change_time_zone_and_consent_version(client: FlaskClient, staff: Staff, svc: Service) -> None:

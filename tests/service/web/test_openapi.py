@@ -34,6 +34,9 @@ def test_document_is_valid_and_matches_the_url_map(actions: Actions) -> None:
         create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     ]
     assert set(schema["required"]) == {"guest_name", "arrival", "departure"}
+    created = create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    qr = document["components"]["schemas"][created]["properties"]["qr"]["$ref"].rsplit("/", 1)[-1]
+    assert set(document["components"]["schemas"][qr]["required"]) == {"svg", "png_base64", "email_html", "email_cid"}
     assert document["components"]["schemas"]["Problem"]["properties"]["code"]["enum"] == list(problem_codes())
 
 

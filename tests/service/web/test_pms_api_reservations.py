@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 from sqlalchemy import func, select
@@ -27,6 +28,20 @@ def test_creation_answer_holds_the_qr_payload(actions: Actions) -> None:
     created = create(actions, "Ada", TODAY, TODAY)
     assert created["qr_payload"] == created["booking_code"]
     assert parse_booking_code(created["qr_payload"]).reference == created["reference"]
+    # The QR itself, for the confirmation email: a PNG and an SVG that read back as the booking code.
+    import cv2
+    import numpy as np
+
+    from edge.qr import decode_qr
+
+    qr = created["qr"]
+    png = base64.b64decode(qr["png_base64"], validate=True)
+    assert cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (222, 222)
+    assert decode_qr(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)) == created["booking_code"]
+    assert qr["svg"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert qr["svg"].rstrip().endswith("</svg>")
+    assert qr["email_html"].startswith(f'<img src="cid:{qr["email_cid"]}" width="222" height="222"')  # as the PNG
+    assert f"booking {created['reference']}" in qr["email_html"]
 
 
 def test_update_changes_fields_and_is_validated(actions: Actions) -> None:
