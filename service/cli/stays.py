@@ -169,13 +169,13 @@ def reservations_import(file: Path, codes_path: Path, actor: str) -> None:
     import csv
     import os
 
-    from service.stays.reservations import import_csv
+    from service.stays.reservations import created_json, import_csv
 
     if codes_path.exists():
         raise click.UsageError(f"{codes_path} exists; booking codes are never overwritten")
     with command_session() as (_db, ring, session):
         result = import_csv(session, ring, file.read_text(encoding="utf-8-sig"), actor=actor)
-        rows = [(c.stay.reference, c.stay.guest_name, str(c.booking_code)) for c in result.created]
+        rows = [(c.stay.reference, c.stay.guest_name, created_json(c)["qr_payload"]) for c in result.created]
     fd = os.open(codes_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", newline="") as f:
         writer = csv.writer(f)

@@ -18,7 +18,10 @@ bp = Blueprint("pms_api", __name__, url_prefix="/pms/v1")
 
 @bp.post("/reservations")
 def create_reservation() -> tuple[Response, int]:
-    """Create a reservation. The answer holds the booking code (for the QR) this once only."""
+    """Create a reservation. The answer holds the booking code (for the QR) this once only.
+
+    With ``stay_secret_fingerprint`` (and ``reference``) the PMS made the booking code itself: the answer holds none.
+    """
     svc = service()
     with svc.db.transaction() as session:
         integration = integrations.authenticate(session, request.headers.get("Authorization"))
@@ -30,6 +33,7 @@ def create_reservation() -> tuple[Response, int]:
             arrival=body.arrival,
             departure=body.departure,
             reference=body.reference,
+            stay_secret_fingerprint=body.stay_secret_fingerprint,
             actor=f"integration:{integration.name}",
         )
         return jsonify(reservations.created_json(created)), 201
@@ -57,6 +61,39 @@ def checkout(reference: str) -> Response:
     svc.db.checkpoint()
     metrics.deleted_after("checkout", [time.perf_counter() - started])
     return jsonify(receipt=receipt)
+
+
+class ReissueBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stay_secret_fingerprint: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="PMS-side booking codes: the new code's stay-secret fingerprint",
+    )
+
+
+@bp.post("/reservations/<reference>/reissue")
+def reissue_booking_code(reference: str) -> Response:
+    """Renew the booking code: the stay's templates and data key are deleted, the old code stops working.
+
+    The answer holds the new booking code once (none when the PMS sent the new code's fingerprint).
+    """
+    svc = service()
+    with svc.db.transaction() as session:
+        integration = integrations.authenticate(session, request.headers.get("Authorization"))
+        body = json_body(ReissueBody) if request.get_data() else ReissueBody()
+        stay = reservations.stay_by_reference(session, reference)
+        done = forget.reissue(
+            session,
+            svc.keyring,
+            stay,
+            actor=f"integration:{integration.name}",
+            now=svc.now(),
+            stay_secret_fingerprint=body.stay_secret_fingerprint,
+        )
+        answer = reservations.created_json(reservations.NewReservation(stay, done.booking_code))
+        answer["deleted"] = {"templates": done.forgotten.templates, "data_keys": done.forgotten.data_keys}
+        return jsonify(answer)
 
 
 class UpdateBody(BaseModel):
