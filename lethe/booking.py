@@ -41,7 +41,11 @@ def new(reference: str) -> None:
         code = BookingCode(reference, new_master_secret())
     except InvalidBookingCode as exc:
         raise click.BadParameter(str(exc), param_hint="REFERENCE") from None
-    click.echo(json.dumps({"reference": code.reference, "booking_code": str(code), "stay_secret_fingerprint": code.fingerprint}))
+    click.echo(
+        json.dumps(
+            {"reference": code.reference, "booking_code": str(code), "stay_secret_fingerprint": code.fingerprint}
+        )
+    )
 
 
 @booking.command("qr")

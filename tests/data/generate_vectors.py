@@ -62,7 +62,9 @@ def template(seed: int) -> Template:
 def main() -> None:
     live, id_template = template(1), template(2)
     code = BookingCode("ABCD2345", bytes(range(16)))
-    payload = encode_payload(CheckinPayload(code.stay_secret, live, id_template, {"frames_fused": 5, "id_source": "image"}))
+    payload = encode_payload(
+        CheckinPayload(code.stay_secret, live, id_template, {"frames_fused": 5, "id_source": "image"})
+    )
     envelopes = {
         suite.label: seal_at_time(
             payload,

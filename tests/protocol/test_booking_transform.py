@@ -31,7 +31,8 @@ def test_version_1_codes_are_refused_with_a_clear_reason() -> None:
 def test_the_two_derived_keys_are_separate_and_the_reference_does_not_change_them() -> None:
     code = BookingCode("ABCD2345", MASTER)
     assert code.stay_secret == derive_stay_secret(MASTER)
-    assert len(code.stay_secret) == 16 and len(code.transform_key) == 32
+    assert len(code.stay_secret) == 16
+    assert len(code.transform_key) == 32
     assert code.stay_secret not in (MASTER, code.transform_key[:16], code.transform_key[16:])
     assert BookingCode("ZZZZ9999", MASTER).transform_key == code.transform_key
 
@@ -65,7 +66,8 @@ def test_the_matrix_is_haar_distributed_not_biased_by_qr() -> None:
 
 def test_rotation_refuses_another_model_and_hides_its_matrix() -> None:
     rotation = Rotation(KEY, "dlib-resnet-v1", 128)
-    assert "dlib-resnet-v1" in repr(rotation) and "[" not in repr(rotation)
+    assert "dlib-resnet-v1" in repr(rotation)
+    assert "[" not in repr(rotation)
     with pytest.raises(ValueError, match="model or dimension"):
         rotation.apply(Template.from_embedding("other", np.ones(128)))
     with pytest.raises(ValueError, match="32 bytes"):

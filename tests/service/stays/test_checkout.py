@@ -105,4 +105,6 @@ def test_database_and_every_server_key_cannot_open_a_template_without_the_stay_s
         with pytest.raises(VaultError):
             decrypt_template(kek, stored.ciphertext, record_id=stored.id)
     # With the guest's secret it opens: the failures above are for want of the secret, not a broken store.
-    assert decrypt_template(derive_data_key(seed, code.stay_secret, stay_id=stay.id), stored.ciphertext, record_id=stored.id)
+    assert decrypt_template(
+        derive_data_key(seed, code.stay_secret, stay_id=stay.id), stored.ciphertext, record_id=stored.id
+    )
