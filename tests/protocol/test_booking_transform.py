@@ -84,3 +84,19 @@ def test_payload_version_3_says_the_templates_are_rotated() -> None:
     assert not decode_payload(encode_payload(CheckinPayload(bytes(16), live, None, {}, liveness))).rotated
     with pytest.raises(ValueError, match="liveness"):
         CheckinPayload(bytes(16), live, rotated=True)
+
+
+def test_the_documented_stdlib_recipe_gives_the_same_code_and_fingerprint() -> None:
+    """docs/protocol.md's PMS-side recipe (standard library only) agrees with protocol.booking."""
+    import base64
+    import hashlib
+    import hmac
+
+    reference, master = "PMS12345", bytes(range(100, 116))
+    prk = hmac.new(bytes(32), master, hashlib.sha256).digest()
+    stay_secret = hmac.new(prk, b"lethe/v2 stay-secret\0" + b"\x01", hashlib.sha256).digest()[:16]
+    code = f"LETHE2.{reference}." + base64.b32encode(master).decode().rstrip("=")
+    fingerprint = hashlib.sha256(b"lethe/v1 stay-secret-fingerprint\0" + stay_secret).hexdigest()
+    parsed = parse_booking_code(code)
+    assert parsed.stay_secret == stay_secret
+    assert parsed.fingerprint == fingerprint
