@@ -230,10 +230,10 @@ def unlinkability(
     for name, r in results.items():
         click.echo(f"  D↔sys {name:8s} {r.d_sys:.4f}  ({r.mated} mated, {r.nonmated} non-mated scores)")
     click.echo(f"  largest |score change| with one code per stay: {preservation.max_difference:.2e}")
-    for name, r in reports.items():
+    for name, report in reports.items():
         click.echo(
-            f"  {name:8s} accuracy {_pct(r.accuracy)}, EER {_pct(r.eer)} at {r.eer_threshold:.4f}, "
-            + ", ".join(f"threshold at FAR {far:g} {t:.4f}" for far, (_, t) in r.tar.items())
+            f"  {name:8s} accuracy {_pct(report.accuracy)}, EER {_pct(report.eer)} at {report.eer_threshold:.4f}, "
+            + ", ".join(f"threshold at FAR {far:g} {t:.4f}" for far, (_, t) in report.tar.items())
         )
     if plot_path is not None:
         click.echo(f"  densities: {plot_path}")
