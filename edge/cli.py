@@ -73,7 +73,7 @@ def _fail(exc: Any, as_json: bool) -> None:
 @click.option("--id-source", help="Like --id-from-camera, from this source instead of --source (camera, image, video).")
 @click.option(
     "--booking",
-    help="The booking code (LETHE1.<reference>.<secret>); without it the booking QR is read from the camera.",
+    help="The booking code (LETHE2.<reference>.<secret>); without it the booking QR is read from the camera.",
 )
 @click.option(
     "--booking-from-camera",

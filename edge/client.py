@@ -21,6 +21,7 @@ from edge.errors import ServiceProblem, ServiceUnreachable
 from edge.identity import KioskIdentity
 from edge.settings import KioskSettings
 from protocol import RecipientPublicKey, SigningKey, Suite, sign_request
+from protocol.booking import BookingCode, encode_secret
 
 ENVELOPE_MEDIA_TYPE = "application/vnd.lethe.envelope"
 
@@ -127,11 +128,13 @@ class ServiceClient:
         """
         return self._signed_post(identity, "/api/v1/kiosks/status", {"state": state, "error": error})
 
-    def checkout(self, identity: KioskIdentity, booking_code: str) -> dict[str, Any]:
-        """Check the guest out; return the signed deletion receipt."""
-        receipt: dict[str, Any] = self._signed_post(identity, "/api/v1/checkout", {"booking_code": booking_code})[
-            "receipt"
-        ]
+    def checkout(self, identity: KioskIdentity, code: BookingCode) -> dict[str, Any]:
+        """Check the guest out with the booking code's reference and stay secret; return the signed deletion receipt.
+
+        The master secret (and so the transform key) stays on the kiosk.
+        """
+        body = {"reference": code.reference, "stay_secret": encode_secret(code.stay_secret)}
+        receipt: dict[str, Any] = self._signed_post(identity, "/api/v1/checkout", body)["receipt"]
         return receipt
 
     def verify(self, envelope: bytes) -> dict[str, Any]:

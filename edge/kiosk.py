@@ -37,6 +37,7 @@ from protocol import (
     Suite,
     encode_payload,
     parse_booking_code,
+    rotate,
     seal,
 )
 
@@ -237,12 +238,19 @@ def run_checkin(
                 challenge_passed=capture.challenge_passed,
                 nonce=session.nonce,
             )
+            # The service sees only rotated templates; the transform key never leaves this process.
+            if id_template is None:
+                (live,) = rotate(code.transform_key, capture.template)
+                rotated_id = None
+            else:
+                live, rotated_id = rotate(code.transform_key, capture.template, id_template)
             payload = CheckinPayload(
-                stay_secret=code.secret,
-                live=capture.template,
-                id_template=id_template,
+                stay_secret=code.stay_secret,
+                live=live,
+                id_template=rotated_id,
                 evidence=capture.evidence() | evidence,
                 liveness=liveness,
+                rotated=True,
             )
             envelope = seal(
                 encode_payload(payload),

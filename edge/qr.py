@@ -1,6 +1,6 @@
 """The booking QR code read from the camera (OpenCV's QR detector).
 
-The booking confirmation carries the booking code (``LETHE1.<reference>.<secret>``)
+The booking confirmation carries the booking code (``LETHE2.<reference>.<master secret>``)
 as a QR code; the guest holds it up to the kiosk's camera. Frames are searched
 in memory; a decoded text that is not a valid booking code is ignored (and
 counted), so a stray QR code in view cannot start a session.

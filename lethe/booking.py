@@ -1,7 +1,8 @@
-"""``lethe booking qr``: render a booking code as the QR code for the booking confirmation."""
+"""``lethe booking``: make a booking code outside the service (PMS side), and render one as a QR code."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,13 +21,37 @@ def booking() -> None:
     """Booking codes: the QR code a guest brings to the kiosk."""
 
 
+@booking.command("new")
+@click.argument("reference")
+def new(reference: str) -> None:
+    """Make a booking code for REFERENCE (6-16 of A-Z0-9) on the PMS side.
+
+    Prints one JSON object: ``booking_code`` (for the guest's QR; keep it away
+    from the service) and ``stay_secret_fingerprint`` (send it with the
+    reservation to ``POST /pms/v1/reservations``, with the same reference).
+    The service then never sees the master secret, so it can never compute the
+    guest's transform key.
+    """
+    from protocol import BookingCode, InvalidBookingCode, new_master_secret
+
+    try:
+        code = BookingCode(reference, new_master_secret())
+    except InvalidBookingCode as exc:
+        raise click.BadParameter(str(exc), param_hint="REFERENCE") from None
+    click.echo(
+        json.dumps(
+            {"reference": code.reference, "booking_code": str(code), "stay_secret_fingerprint": code.fingerprint}
+        )
+    )
+
+
 @booking.command("qr")
 @click.argument("code")
 @click.option("--format", "kind", type=click.Choice(["png", "svg"]), default="png", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write.")
 @click.option("--scale", type=click.IntRange(1, 40), default=8, show_default=True, help="Pixels per module.")
 def qr(code: str, kind: str, out: Path, scale: int) -> None:
-    """Render booking CODE (LETHE1.<reference>.<secret>) as a QR code image.
+    """Render booking CODE (LETHE2.<reference>.<master secret>) as a QR code image.
 
     The code is checked first. It holds the stay secret, so the file is
     created readable by its owner only (0600); send it to the guest and delete it.

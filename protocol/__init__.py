@@ -4,7 +4,7 @@ This package is the only place that touches ``cryptography.hazmat``. Its public
 functions are listed in ``__all__``; the format is specified in ``docs/protocol.md``.
 """
 
-from protocol.booking import BookingCode, new_stay_secret, parse_booking_code, secret_fingerprint
+from protocol.booking import BookingCode, new_master_secret, parse_booking_code, secret_fingerprint
 from protocol.checkpoint import ChainHead, Checkpoint, sign_checkpoint, verify_checkpoint
 from protocol.envelope import Envelope, Header, open_envelope, parse_envelope, seal, seal_at_time
 from protocol.errors import InvalidBookingCode, InvalidEnvelope, InvalidSignature, InvalidTemplate, ProtocolError
@@ -13,6 +13,7 @@ from protocol.payload import CheckinPayload, LivenessEvidence, canonical_json, d
 from protocol.receipt import DeletionClaims, receipt_fragment, receipt_from_fragment, sign_receipt, verify_receipt
 from protocol.request import parse_request_headers, sign_request, verify_request
 from protocol.template import Template, decode_template, encode_template
+from protocol.transform import Rotation, rotate
 
 __all__ = [
     "DEFAULT_SUITE",
@@ -31,6 +32,7 @@ __all__ = [
     "ProtocolError",
     "RecipientPrivateKey",
     "RecipientPublicKey",
+    "Rotation",
     "SigningKey",
     "Suite",
     "Template",
@@ -40,13 +42,14 @@ __all__ = [
     "decode_template",
     "encode_payload",
     "encode_template",
-    "new_stay_secret",
+    "new_master_secret",
     "open_envelope",
     "parse_booking_code",
     "parse_envelope",
     "parse_request_headers",
     "receipt_fragment",
     "receipt_from_fragment",
+    "rotate",
     "seal",
     "seal_at_time",
     "secret_fingerprint",

@@ -2,7 +2,7 @@
 
 Layout (big-endian lengths)::
 
-    version:u8 = 0x01 or 0x02 | stay_secret:16 | flags:u8
+    version:u8 = 0x01, 0x02 or 0x03 | stay_secret:16 | flags:u8
     | [id_len:u16 | id_template]        (present when flags bit 0 is set)
     | live_len:u16 | live_template
     | evidence_len:u16 | evidence         (canonical JSON object, UTF-8)
@@ -13,6 +13,9 @@ also hold a ``"liveness"`` object of exactly the fields of
 :class:`LivenessEvidence`; in version 0x01 that key is refused. Parsing is
 strict: unknown versions or flags, trailing bytes, non-canonical JSON and
 liveness evidence with missing, extra or ill-typed fields are rejected.
+Version 0x03 is version 0x02 whose templates the kiosk has rotated with the
+booking code's transform key (:mod:`protocol.transform`); the bytes are laid
+out the same, the version is the kiosk's statement.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from protocol.errors import InvalidEnvelope, InvalidTemplate
 from protocol.template import Template, decode_template, encode_template
 
 PAYLOAD_VERSION_1 = 0x01
-PAYLOAD_VERSION = 0x02
+PAYLOAD_VERSION_2 = 0x02
+PAYLOAD_VERSION = 0x03
 FLAG_ID_TEMPLATE = 0x01
 MAX_EVIDENCE = 4096
 _U16 = struct.Struct(">H")
@@ -111,7 +115,8 @@ _LIVENESS_FIELDS = frozenset({"passive_score", "passive_model", "frames", "chall
 class CheckinPayload:
     """What the kiosk tells the service inside the sealed envelope.
 
-    With ``liveness`` it is encoded as version 0x02, without as version 0x01.
+    With ``rotated`` (the templates are rotated; needs ``liveness``) it is
+    encoded as version 0x03, else with ``liveness`` as 0x02, without as 0x01.
     """
 
     stay_secret: bytes = field(repr=False)
@@ -119,6 +124,11 @@ class CheckinPayload:
     id_template: Template | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
     liveness: LivenessEvidence | None = None
+    rotated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rotated and self.liveness is None:
+            raise ValueError("a rotated payload (version 3) carries liveness evidence")
 
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:
@@ -138,7 +148,10 @@ def encode_payload(payload: CheckinPayload) -> bytes:
     if len(evidence) > MAX_EVIDENCE:
         raise ValueError("evidence too large")
     flags = FLAG_ID_TEMPLATE if payload.id_template is not None else 0
-    version = PAYLOAD_VERSION if payload.liveness is not None else PAYLOAD_VERSION_1
+    if payload.rotated:
+        version = PAYLOAD_VERSION
+    else:
+        version = PAYLOAD_VERSION_2 if payload.liveness is not None else PAYLOAD_VERSION_1
     parts = [bytes([version]), payload.stay_secret, bytes([flags])]
     if payload.id_template is not None:
         parts.append(_field(encode_template(payload.id_template)))
@@ -150,7 +163,7 @@ def decode_payload(data: bytes) -> CheckinPayload:
     """Parse payload bytes strictly; raise :class:`InvalidEnvelope` on any deviation."""
     reader = _Reader(data)
     version = reader.take(1)[0]
-    if version not in (PAYLOAD_VERSION_1, PAYLOAD_VERSION):
+    if version not in (PAYLOAD_VERSION_1, PAYLOAD_VERSION_2, PAYLOAD_VERSION):
         raise InvalidEnvelope("unknown payload version")
     secret = reader.take(SECRET_LENGTH)
     flags = reader.take(1)[0]
@@ -170,13 +183,20 @@ def decode_payload(data: bytes) -> CheckinPayload:
     if not isinstance(evidence, dict) or canonical_json(evidence) != evidence_bytes:
         raise InvalidEnvelope("evidence is not a canonical JSON object")
     liveness = None
-    if version == PAYLOAD_VERSION:
+    if version != PAYLOAD_VERSION_1:
         if LIVENESS_KEY not in evidence:
-            raise InvalidEnvelope("version 2 payload without liveness evidence")
+            raise InvalidEnvelope(f"version {version} payload without liveness evidence")
         liveness = LivenessEvidence.from_json(evidence.pop(LIVENESS_KEY))
     elif LIVENESS_KEY in evidence:
         raise InvalidEnvelope("liveness evidence in a version 1 payload")
-    return CheckinPayload(stay_secret=secret, live=live, id_template=id_template, evidence=evidence, liveness=liveness)
+    return CheckinPayload(
+        stay_secret=secret,
+        live=live,
+        id_template=id_template,
+        evidence=evidence,
+        liveness=liveness,
+        rotated=version == PAYLOAD_VERSION,
+    )
 
 
 def _field(data: bytes) -> bytes:

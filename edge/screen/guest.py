@@ -260,7 +260,7 @@ def check_out(run: GuestRun) -> ExitStatus:
     run.screen.step("checking-out")
     client = ServiceClient.from_settings(run.settings, run.ready.parts.identity)
     try:
-        receipt = client.checkout(run.ready.parts.identity, str(run.code))
+        receipt = client.checkout(run.ready.parts.identity, run.code)
     finally:
         client.close()
     page = run.ready.status.get("receipt", {}).get("page_url") or f"{run.settings.service_url.rstrip('/')}/receipt"

@@ -160,7 +160,7 @@ def envelope(samples: int, batch: int) -> None:
         Suite,
         Template,
         encode_payload,
-        new_stay_secret,
+        new_master_secret,
         open_envelope,
         parse_envelope,
         seal,
@@ -169,7 +169,7 @@ def envelope(samples: int, batch: int) -> None:
     rng = np.random.default_rng(6)
     payload = encode_payload(
         CheckinPayload(
-            stay_secret=new_stay_secret(),
+            stay_secret=new_master_secret(),  # any 16 bytes: the bench only seals and opens
             live=Template.from_embedding("dlib-resnet-v1", rng.normal(size=128)),
             id_template=Template.from_embedding("dlib-resnet-v1", rng.normal(size=128)),
             evidence={"frames_seen": 92, "frames_fused": 5, "capture_s": 3.1, "id_source": "image"},

@@ -230,6 +230,7 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
         ]
     references = {}
     for created in made:
+        assert created.booking_code is not None  # the service made it
         reference = _template(rng)
         references[created.stay.id] = (created, reference)
         with db.transaction() as session:
@@ -240,7 +241,7 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
             body = seal_at_time(
                 encode_payload(
                     CheckinPayload(
-                        created.booking_code.secret,
+                        created.booking_code.stay_secret,
                         _near(reference, rng),
                         reference,
                         {},
@@ -263,6 +264,7 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
     for i in range(requests):
         stay_id = stay_ids[i % len(stay_ids)]
         created, reference = references[stay_id]
+        assert created.booking_code is not None
         session_id, nonce = uuid.uuid4(), os.urandom(32)
         rows.append(
             {
@@ -279,7 +281,7 @@ def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed
             }
         )
         payload = CheckinPayload(
-            created.booking_code.secret,
+            created.booking_code.stay_secret,
             _near(reference, rng),
             None,
             {"frames_fused": 5},

@@ -1,4 +1,4 @@
-"""Forgetting a stay: the one place a stay's face data is deleted; checkout with its receipt; cancellation.
+"""Forgetting a stay: the one place a stay's face data is deleted; checkout with its receipt; cancellation; renewal.
 
 Checkout, cancellation, data-subject erasure (``service/stays/datasubject.py``)
 and the retention purge (``service/stays/retention.py``) all call :func:`forget`.
@@ -7,6 +7,8 @@ caller's transaction: without the seed the data key cannot be derived again
 (crypto-shredding), so a backup of the templates is useless too.
 Each path may also delete the stays' check-in sessions and attempts, and says
 so; :func:`forget` returns what it deleted, for the audit entry and the receipt.
+Renewal (:func:`reissue`) forgets the stay's face data too, then gives it a new
+booking code: templates made under the new code are unlinkable to the old ones.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import Any, Literal, cast
 from sqlalchemy import CursorResult, Delete, delete, select
 from sqlalchemy.orm import Session
 
-from protocol import ChainHead, DeletionClaims, sign_receipt
+from protocol import BookingCode, ChainHead, DeletionClaims, new_master_secret, sign_receipt
 from service import webhooks
 from service.errors import StayNotActive
 from service.keyring import Keyring
-from service.stays.reservations import ACTIVE
+from service.stays.reservations import ACTIVE, add_stay_key
 from service.storage import audit, checkpoints
 from service.storage.tables import (
     AuditCheckpoint,
@@ -193,3 +195,52 @@ def cancel_reservation(session: Session, stay: Stay, *, actor: str, now: dt.date
         at=now,
     )
     return counts
+
+
+@dataclass(frozen=True)
+class Reissued:
+    """A renewed stay: its new booking code (``None`` when the PMS made it) and what was forgotten."""
+
+    booking_code: BookingCode | None
+    forgotten: Forgotten
+
+
+def reissue(
+    session: Session,
+    keyring: Keyring,
+    stay: Stay,
+    *,
+    actor: str,
+    now: dt.datetime,
+    stay_secret_fingerprint: str | None = None,
+) -> Reissued:
+    """Renew an active stay's booking code: forget its templates, data key and open sessions, start afresh.
+
+    The old booking code stops working at once (its fingerprint is replaced);
+    the stay gets a new key seed, and templates made under the new code are
+    rotated by an unrelated matrix, so they cannot be linked to the old ones.
+    A checked-in guest checks in again with the ID document under the new code.
+    With ``stay_secret_fingerprint`` the PMS made the new code and the service
+    sees no secret; otherwise the new code is returned, to be shown once.
+    """
+    if stay.status not in ACTIVE:
+        raise StayNotActive()
+    forgotten = forget(session, [stay.id], sessions="open")
+    code = None if stay_secret_fingerprint is not None else BookingCode(stay.reference, new_master_secret())
+    stay.secret_fingerprint = code.fingerprint if code is not None else str(stay_secret_fingerprint)
+    add_stay_key(session, keyring, stay)
+    audit.append(
+        session,
+        audit.Entry(
+            actor=actor,
+            action="stay.reissue",
+            subject=stay.id,
+            details={
+                "templates_deleted": forgotten.templates,
+                "data_keys_deleted": forgotten.data_keys,
+                "sessions_deleted": forgotten.sessions,
+            },
+        ),
+        at=now,
+    )
+    return Reissued(code, forgotten)

@@ -1,4 +1,10 @@
-"""Reservations: creation (with the stay secret), lookup, changes, listings and the CSV import of arrivals.
+"""Reservations: creation (with the booking code), lookup, changes, listings and the CSV import of arrivals.
+
+A stay is created in one of two ways. By default the service makes the booking
+code and answers it once; it then knows the master secret for that moment, and
+so could compute the guest's transform key. In the PMS-side way the PMS makes
+the booking code itself (``lethe booking new``) and sends only the reference and
+the stay secret's fingerprint: the service never sees a secret at all.
 
 The JSON shapes the PMS API sends and answers are here too; forgetting a stay
 (checkout, cancellation) is in ``service/stays/forget.py``.
@@ -18,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from protocol import BookingCode, new_stay_secret
+from protocol import BookingCode, new_master_secret
 from protocol.vault import new_key_seed, wrap_key_seed
 from service.errors import AlreadyExists, BadRequest, StayNotActive, UnknownBooking
 from service.keyring import Keyring
@@ -34,8 +40,10 @@ Listing = Literal["arrivals", "departures", "in-house"]
 
 @dataclass(frozen=True)
 class NewReservation:
+    """A created stay; ``booking_code`` is ``None`` when the PMS made the code (only its fingerprint came)."""
+
     stay: Stay
-    booking_code: BookingCode
+    booking_code: BookingCode | None
 
 
 def new_reference() -> str:
@@ -51,26 +59,38 @@ def create_reservation(
     departure: dt.date,
     actor: str,
     reference: str | None = None,
+    stay_secret_fingerprint: str | None = None,
 ) -> NewReservation:
-    """Create a stay with a fresh stay secret and a wrapped template key seed.
+    """Create a stay with a fresh booking code (or the PMS's fingerprint) and a wrapped template key seed.
 
-    The returned booking code holds the secret; it is shown once (for the booking
-    QR) and never stored: the stay keeps only its fingerprint.
+    Without ``stay_secret_fingerprint`` the returned booking code holds a fresh
+    master secret; it is shown once (for the booking QR) and never stored: the
+    stay keeps only the stay secret's fingerprint. With it (the PMS made the
+    code; ``reference`` is then required) no secret exists here at all.
     """
+    if stay_secret_fingerprint is not None and reference is None:
+        raise BadRequest("a reservation with stay_secret_fingerprint needs the reference of its booking code")
     reference = reference or new_reference()
     if session.scalars(select(Stay.id).where(Stay.reference == reference)).first() is not None:
         raise AlreadyExists(f"a reservation with reference {reference} exists")
-    code = BookingCode(reference, new_stay_secret())
+    code = None if stay_secret_fingerprint is not None else BookingCode(reference, new_master_secret())
     stay = Stay(
         id=str(uuid.uuid4()),
         reference=reference,
         guest_name=guest_name,
         arrival=arrival,
         departure=departure,
-        secret_fingerprint=code.fingerprint,
+        secret_fingerprint=code.fingerprint if code is not None else stay_secret_fingerprint,
     )
     session.add(stay)
     session.flush()
+    add_stay_key(session, keyring, stay)
+    audit.append(session, audit.Entry(actor=actor, action="stay.create", subject=stay.id))
+    return NewReservation(stay, code)
+
+
+def add_stay_key(session: Session, keyring: Keyring, stay: Stay) -> None:
+    """Give ``stay`` a fresh template key seed, wrapped under the current key-encryption key."""
     kek_id = keyring.current_kek_id
     session.add(
         StayKey(
@@ -79,8 +99,6 @@ def create_reservation(
             wrapped_seed=wrap_key_seed(keyring.kek(kek_id), new_key_seed(), stay_id=stay.id),
         )
     )
-    audit.append(session, audit.Entry(actor=actor, action="stay.create", subject=stay.id))
-    return NewReservation(stay, code)
 
 
 def stay_by_reference(session: Session, reference: str) -> Stay:
@@ -98,6 +116,11 @@ class ReservationBody(BaseModel):
     arrival: dt.date
     departure: dt.date
     reference: str | None = Field(default=None, pattern=r"^[A-Z0-9]{6,16}$")
+    stay_secret_fingerprint: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="PMS-side booking codes: the stay secret's fingerprint (the PMS keeps the code)",
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> ReservationBody:
@@ -124,7 +147,12 @@ def stay_json(stay: Stay) -> dict[str, object]:
 
 
 def created_json(created: NewReservation) -> dict[str, object]:
-    """A new stay's fields plus its booking code; ``qr_payload`` is the string to put in the booking QR."""
+    """A new stay's fields plus its booking code; ``qr_payload`` is the string to put in the booking QR.
+
+    A stay whose code the PMS made has neither: the service never had it.
+    """
+    if created.booking_code is None:
+        return stay_json(created.stay)
     code = str(created.booking_code)
     return stay_json(created.stay) | {"booking_code": code, "qr_payload": code}
 

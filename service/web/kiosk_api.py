@@ -13,7 +13,8 @@ from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from protocol import InvalidBookingCode, parse_booking_code
+from protocol import InvalidBookingCode, secret_fingerprint
+from protocol.booking import decode_secret
 from service import metrics
 from service import property as prop
 from service.checkin import consent, kiosks, sessions, verification
@@ -147,7 +148,10 @@ def verify() -> Response:
 
 class CheckoutBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    booking_code: str = Field(min_length=20, max_length=80, description="the booking QR's payload")
+    reference: str = Field(pattern=r"^[A-Z0-9]{6,16}$", description="the booking code's reference")
+    stay_secret: str = Field(
+        pattern=r"^[A-Z2-7]{26}$", description="the stay secret the kiosk derived from the booking code (base32)"
+    )
 
 
 class EndBody(BaseModel):
@@ -240,19 +244,22 @@ def kiosk_status() -> Response:
 
 @bp.post("/checkout")
 def checkout() -> Response:
-    """Check out at the kiosk: the guest shows the booking QR; the answer is the signed deletion receipt."""
+    """Check out at the kiosk: the guest shows the booking QR; the answer is the signed deletion receipt.
+
+    The kiosk sends the reference and the derived stay secret, never the booking code's master secret.
+    """
     svc = service()
     started = time.perf_counter()
     with svc.db.transaction() as session:
         kiosk = _signed_kiosk(session)
         body = json_body(CheckoutBody)
         try:
-            code = parse_booking_code(body.booking_code)
+            stay_secret = decode_secret(body.stay_secret)
         except InvalidBookingCode:
-            raise BadRequest("booking_code is not a Lethe booking code") from None
-        limits.hit("stay", hashlib.sha256(code.reference.encode()).hexdigest()[:32])
-        stay = reservations.stay_by_reference(session, code.reference)
-        if not secrets.compare_digest(code.fingerprint, stay.secret_fingerprint):
+            raise BadRequest("stay_secret is not canonical base32") from None
+        limits.hit("stay", hashlib.sha256(body.reference.encode()).hexdigest()[:32])
+        stay = reservations.stay_by_reference(session, body.reference)
+        if not secrets.compare_digest(secret_fingerprint(stay_secret), stay.secret_fingerprint):
             raise BookingSecretMismatch()
         receipt = forget.checkout(session, svc.keyring, stay, actor=f"kiosk:{kiosk.id}", now=svc.now())
     svc.db.erase_copies()  # the receipt only once no copy of the deleted bytes is left in SQLite's files

@@ -32,6 +32,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "kiosk_api.kiosk_status": kiosk_api.StatusBody,
     "pms_api.create_reservation": reservations.ReservationBody,
     "pms_api.update_reservation": pms_api.UpdateBody,
+    "pms_api.reissue_booking_code": pms_api.ReissueBody,
 }
 RAW_BODIES = {
     "kiosk_api.verify": kiosk_api.ENVELOPE_MEDIA_TYPE,

@@ -34,14 +34,18 @@ class CreatedReservation(BaseModel):
     arrival: dt.date
     departure: dt.date
     status: str
-    booking_code: str = Field(description="LETHE1.<reference>.<secret>; holds the stay secret; returned this once")
+    booking_code: str = Field(description="LETHE2.<reference>.<master secret>; shown this once")
     qr_payload: str = Field(description="the string the booking QR encodes (the booking code)")
     qr: BookingQR
 
 
 @bp.post("/reservations")
 def create_reservation() -> tuple[Response, int]:
-    """Create a reservation. The answer holds the booking code and its QR (SVG, PNG, email snippet) this once only."""
+    """Create a reservation. The answer holds the booking code and its QR (SVG, PNG, email snippet) this once only.
+
+    With ``stay_secret_fingerprint`` (and ``reference``) the PMS made the booking code itself: the answer holds
+    neither.
+    """
     svc = service()
     with svc.db.transaction() as session:
         integration = integrations.authenticate(session, request.headers.get("Authorization"))
@@ -53,11 +57,18 @@ def create_reservation() -> tuple[Response, int]:
             arrival=body.arrival,
             departure=body.departure,
             reference=body.reference,
+            stay_secret_fingerprint=body.stay_secret_fingerprint,
             actor=f"integration:{integration.name}",
         )
-        answer = reservations.created_json(created)
+        return jsonify(_created_answer(created)), 201
+
+
+def _created_answer(created: reservations.NewReservation) -> dict[str, object]:
+    """A new (or renewed) stay's JSON, with its booking code's QR when the service made the code."""
+    answer = reservations.created_json(created)
+    if created.booking_code is not None:
         answer["qr"] = booking_qr.qr_json(created.stay.reference, str(created.booking_code))
-        return jsonify(answer), 201
+    return answer
 
 
 @bp.get("/reservations/<reference>")
@@ -82,6 +93,40 @@ def checkout(reference: str) -> Response:
     svc.db.erase_copies()  # the receipt only once no copy of the deleted bytes is left in SQLite's files
     metrics.deleted_after("checkout", [time.perf_counter() - started])
     return jsonify(receipt=receipt)
+
+
+class ReissueBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stay_secret_fingerprint: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="PMS-side booking codes: the new code's stay-secret fingerprint",
+    )
+
+
+@bp.post("/reservations/<reference>/reissue")
+def reissue_booking_code(reference: str) -> Response:
+    """Renew the booking code: the stay's templates and data key are deleted, the old code stops working.
+
+    The answer holds the new booking code once (none when the PMS sent the new code's fingerprint).
+    """
+    svc = service()
+    with svc.db.transaction() as session:
+        integration = integrations.authenticate(session, request.headers.get("Authorization"))
+        body = json_body(ReissueBody) if request.get_data() else ReissueBody()
+        stay = reservations.stay_by_reference(session, reference)
+        done = forget.reissue(
+            session,
+            svc.keyring,
+            stay,
+            actor=f"integration:{integration.name}",
+            now=svc.now(),
+            stay_secret_fingerprint=body.stay_secret_fingerprint,
+        )
+        answer = _created_answer(reservations.NewReservation(stay, done.booking_code))
+        answer["deleted"] = {"templates": done.forgotten.templates, "data_keys": done.forgotten.data_keys}
+    svc.db.erase_copies()  # the old code's templates: no copy left in SQLite's files
+    return jsonify(answer)
 
 
 class UpdateBody(BaseModel):

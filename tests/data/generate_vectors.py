@@ -3,7 +3,9 @@
 Run from the project root: ``python -m tests.data.generate_vectors``. Keys are fixed
 bytes; HPKE encryption is randomised (RFC 9180 draws a fresh ephemeral key), so
 envelope vectors are checked by opening them, and every deterministic encoding
-(template, payload, booking code, signatures, key ids, data key) by its exact bytes.
+(template, payload, booking code and its derived keys, signatures, key ids, data
+key) by its exact bytes. The template rotation is floating point: its vectors
+are checked to 1e-12 (matrix) and 1e-6 (a rotated float32 template).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from protocol import (
     sign_receipt,
 )
 from protocol.request import sign_request_at_time
+from protocol.transform import _gaussian, rotate, rotation_matrix
 from protocol.vault import _encrypt_from_parts, _wrap_from_parts, derive_data_key
 
 OUT = Path(__file__).with_name("protocol_vectors.json")
@@ -59,7 +62,9 @@ def template(seed: int) -> Template:
 def main() -> None:
     live, id_template = template(1), template(2)
     code = BookingCode("ABCD2345", bytes(range(16)))
-    payload = encode_payload(CheckinPayload(code.secret, live, id_template, {"frames_fused": 5, "id_source": "image"}))
+    payload = encode_payload(
+        CheckinPayload(code.stay_secret, live, id_template, {"frames_fused": 5, "id_source": "image"})
+    )
     envelopes = {
         suite.label: seal_at_time(
             payload,
@@ -73,7 +78,7 @@ def main() -> None:
         for suite, key in RECIPIENTS.items()
     }
     seed, stay_id = bytes(range(32)), "00000000-0000-4000-8000-0000000000aa"
-    data_key = derive_data_key(seed, code.secret, stay_id=stay_id)
+    data_key = derive_data_key(seed, code.stay_secret, stay_id=stay_id)
     vectors = {
         "device_private_key": DEVICE_KEY.raw.hex(),
         "device_public_key": DEVICE_KEY.public_key().raw.hex(),
@@ -90,6 +95,16 @@ def main() -> None:
         "template_id": encode_template(id_template).hex(),
         "booking_code": str(code),
         "secret_fingerprint": code.fingerprint,
+        "stay_secret": code.stay_secret.hex(),
+        "transform_key": code.transform_key.hex(),
+        "rotation": {
+            "model_id": "dlib-resnet-v1",
+            "gaussian_key": "00" * 32,
+            "gaussian_first_8": _gaussian(bytes(32), 8).tolist(),
+            "matrix_dim_4": rotation_matrix(code.transform_key, "dlib-resnet-v1", 4).tolist(),
+            "matrix_dim_128_row_0": rotation_matrix(code.transform_key, "dlib-resnet-v1", 128)[0].tolist(),
+            "rotated_template_live": encode_template(rotate(code.transform_key, live)[0]).hex(),
+        },
         "payload": payload.hex(),
         "envelopes": envelopes,
         "kiosk_id": str(KIOSK),

@@ -16,9 +16,9 @@ from edge.sources import ImageSource, VideoFileSource, read_image
 from lethe.booking import render_qr
 from lethe.cli import main
 from protocol import parse_booking_code
-from protocol.booking import BookingCode, new_stay_secret
+from protocol.booking import BookingCode, new_master_secret
 
-CODE = str(BookingCode("ABCD2345", new_stay_secret()))
+CODE = str(BookingCode("ABCD2345", new_master_secret()))
 
 
 def in_a_scene(qr_png: bytes, testdata: Path, *, size: int = 180) -> np.ndarray:
@@ -63,7 +63,7 @@ def test_qr_command_svg_and_bad_code(tmp_path: Path) -> None:
     out = tmp_path / "booking.svg"
     assert CliRunner().invoke(main, ["booking", "qr", CODE, "--format", "svg", "--out", str(out)]).exit_code == 0
     assert out.read_text().lstrip().startswith(("<?xml", "<svg"))
-    bad = CliRunner().invoke(main, ["booking", "qr", "LETHE1.nope", "--out", str(tmp_path / "x.png")])
+    bad = CliRunner().invoke(main, ["booking", "qr", "LETHE2.nope", "--out", str(tmp_path / "x.png")])
     assert bad.exit_code == 2
     assert not (tmp_path / "x.png").exists()
 

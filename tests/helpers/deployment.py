@@ -284,6 +284,13 @@ class ServiceProcess:
             self.kill()
             raise
 
+    def log_text(self) -> str:
+        """Everything the service has logged so far."""
+        assert self._log is not None
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()
+
     def workers(self) -> set[int]:
         """The gunicorn workers' process ids (the master's children, from /proc)."""
         assert self._process is not None

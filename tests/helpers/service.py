@@ -158,7 +158,7 @@ class Actions:
         evidence = opened.passing_liveness() if liveness is PASSING else liveness
         assert evidence is None or isinstance(evidence, LivenessEvidence)
         payload = CheckinPayload(
-            stay_secret=secret or code.secret,
+            stay_secret=secret or code.stay_secret,
             live=live,
             id_template=id_template,
             evidence={"frames_fused": 5},

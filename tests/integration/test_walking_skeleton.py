@@ -82,7 +82,7 @@ def test_wrong_booking_codes(deployment: Deployment, testdata: Path) -> None:
     video, portrait = testdata / "video/short_hamilton_clip.mp4", testdata / MISC / "lin-manuel-miranda.png"
     status, answer = deployment.kiosk(video, portrait, "not-a-booking-code")
     assert (status, answer["error"]["code"]) == (3, "invalid-booking-code")
-    status, answer = deployment.kiosk(video, portrait, "LETHE1.ZZZZ9999.AAAAAAAAAAAAAAAAAAAAAAAAAA")
+    status, answer = deployment.kiosk(video, portrait, "LETHE2.ZZZZ9999.AAAAAAAAAAAAAAAAAAAAAAAAAA")
     assert (status, answer["error"]["code"]) == (4, "unknown-booking")
     real = deployment.reservation()["booking_code"]
     forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")

@@ -27,7 +27,7 @@ from protocol import (
     verify_receipt,
     verify_request,
 )
-from protocol.booking import BookingCode, new_stay_secret
+from protocol.booking import BookingCode, new_master_secret
 from protocol.receipt import RECEIPT_DOMAIN
 
 LIVE = Template.from_embedding("dlib-resnet-v1", np.arange(1, 129))
@@ -63,16 +63,17 @@ def test_payload_is_parsed_strictly(mutate) -> None:
 
 
 def test_booking_code_round_trip_and_errors() -> None:
-    code = BookingCode("ABCD2345", new_stay_secret())
+    code = BookingCode("ABCD2345", new_master_secret())
     assert parse_booking_code(str(code)) == code
-    assert code.secret.hex() not in repr(code)
+    assert all(s.hex() not in repr(code) for s in (code.master_secret, code.stay_secret, code.transform_key))
     for bad in (
         "",
-        "LETHE1.ABCD2345",
-        "LETHE2.ABCD2345.AAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "LETHE1.abc.AAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "LETHE1.ABCD2345.AAAA",
-        "LETHE1.ABCD2345.11111111111111111111111111",
+        "LETHE2.ABCD2345",
+        "LETHE3.ABCD2345.AAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "LETHE2.abc.AAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "LETHE2.ABCD2345.AAAA",
+        "LETHE2.ABCD2345.11111111111111111111111111",
+        "LETHE2.ABCD2345.AAAAAAAAAAAAAAAAAAAAAAAAAB",
     ):
         with pytest.raises(InvalidBookingCode):
             parse_booking_code(bad)

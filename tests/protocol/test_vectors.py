@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import numpy as np
 import pytest
 
 from protocol import (
@@ -24,6 +25,7 @@ from protocol import (
     verify_receipt,
     verify_request,
 )
+from protocol.transform import _gaussian, rotate, rotation_matrix
 from protocol.vault import _encrypt_from_parts, _wrap_from_parts, decrypt_template, derive_data_key, unwrap_key_seed
 
 
@@ -47,14 +49,28 @@ def test_template_and_payload_encodings(vectors: dict[str, Any]) -> None:
     assert encode_template(payload.live).hex() == vectors["template_live"]
     assert payload.id_template is not None
     assert encode_template(payload.id_template).hex() == vectors["template_id"]
-    assert payload.stay_secret == parse_booking_code(vectors["booking_code"]).secret
+    assert payload.stay_secret == parse_booking_code(vectors["booking_code"]).stay_secret
     assert dict(payload.evidence) == {"frames_fused": 5, "id_source": "image"}
 
 
 def test_booking_code(vectors: dict[str, Any]) -> None:
     code = parse_booking_code(vectors["booking_code"])
     assert str(code) == vectors["booking_code"]
+    assert code.stay_secret.hex() == vectors["stay_secret"]
+    assert code.transform_key.hex() == vectors["transform_key"]
     assert code.fingerprint == vectors["secret_fingerprint"]
+
+
+def test_template_rotation(vectors: dict[str, Any]) -> None:
+    """The rotation agrees with the recorded one to float precision (another CPU, BLAS or libm may round otherwise)."""
+    v = vectors["rotation"]
+    key = parse_booking_code(vectors["booking_code"]).transform_key
+    assert np.allclose(_gaussian(bytes.fromhex(v["gaussian_key"]), 8), v["gaussian_first_8"], rtol=0, atol=1e-12)
+    assert np.allclose(rotation_matrix(key, v["model_id"], 4), v["matrix_dim_4"], rtol=0, atol=1e-12)
+    assert np.allclose(rotation_matrix(key, v["model_id"], 128)[0], v["matrix_dim_128_row_0"], rtol=0, atol=1e-12)
+    rotated = rotate(key, decode_template(bytes.fromhex(vectors["template_live"])))[0]
+    expected = decode_template(bytes.fromhex(v["rotated_template_live"]))
+    assert np.allclose(rotated.vector, expected.vector, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("label", ["x25519", "mlkem768-x25519"])
@@ -88,7 +104,7 @@ def test_receipt_signature(vectors: dict[str, Any]) -> None:
 def test_vault(vectors: dict[str, Any]) -> None:
     v = vectors["vault"]
     seed = bytes.fromhex(v["key_seed"])
-    secret = parse_booking_code(vectors["booking_code"]).secret
+    secret = parse_booking_code(vectors["booking_code"]).stay_secret
     data_key = derive_data_key(seed, secret, stay_id=v["stay_id"])
     assert data_key.hex() == v["data_key"]
     assert _wrap_from_parts(bytes(32), seed, stay_id=v["stay_id"], nonce=bytes(12)).hex() == v["wrapped_seed"]

@@ -68,7 +68,7 @@ def test_template_never_appears_in_clear_in_the_request(actions: Actions) -> Non
     body = actions.envelope(kiosk, actions.session(kiosk, code.reference), code, reference, reference)
     assert encode_template(reference) not in body
     assert reference.vector.tobytes()[:32] not in body
-    assert code.secret not in body
+    assert code.stay_secret not in body
 
 
 def test_reverification_uses_the_stored_template(actions: Actions) -> None:

@@ -146,7 +146,7 @@ def test_reservations_import_writes_codes_privately(env: Database, tmp_path: Pat
     assert stat.S_IMODE(codes.stat().st_mode) == 0o600
     lines = codes.read_text().splitlines()
     assert lines[0] == "reference,guest_name,qr_payload"
-    assert all(",LETHE1." in line for line in lines[1:])
+    assert all(",LETHE2." in line for line in lines[1:])
     source.write_text("guest_name,arrival,departure\nCy,2026-11-25,2026-11-23\n")
     status, out = run("reservations", "import", str(source), "--codes", str(tmp_path / "more.csv"))
     assert status == 1

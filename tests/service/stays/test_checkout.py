@@ -96,7 +96,7 @@ def test_database_and_every_server_key_cannot_open_a_template_without_the_stay_s
         stored = session.scalars(select(StoredTemplate).where(StoredTemplate.stay_id == stay.id)).one()
         stay_key = session.get_one(StayKey, stay.id)
         columns = [str(v) for v in vars(stay).values()]
-    assert all(code.secret.hex() not in c for c in columns)
+    assert all(code.stay_secret.hex() not in c for c in columns)
     seed = unwrap_key_seed(ring.kek(stay_key.kek_id), stay_key.wrapped_seed, stay_id=stay.id)
     for guess in (b"\x00" * 16, bytes.fromhex(stay.secret_fingerprint)[:16], seed[:16]):
         with pytest.raises(VaultError):
@@ -105,4 +105,6 @@ def test_database_and_every_server_key_cannot_open_a_template_without_the_stay_s
         with pytest.raises(VaultError):
             decrypt_template(kek, stored.ciphertext, record_id=stored.id)
     # With the guest's secret it opens: the failures above are for want of the secret, not a broken store.
-    assert decrypt_template(derive_data_key(seed, code.secret, stay_id=stay.id), stored.ciphertext, record_id=stored.id)
+    assert decrypt_template(
+        derive_data_key(seed, code.stay_secret, stay_id=stay.id), stored.ciphertext, record_id=stored.id
+    )

@@ -31,7 +31,7 @@ def test_export_holds_the_record_but_no_template_bytes(actions: Actions) -> None
     assert document["templates_held"][0]["encrypted"] is True
     assert document["data_key_held"] is not None
     assert "stay.create" in {e["action"] for e in document["audit"]}
-    for secret in (ciphertext, wrapped, code.secret):
+    for secret in (ciphertext, wrapped, code.stay_secret):
         assert secret.hex() not in text
         assert secret[:12].hex() not in text
     import base64

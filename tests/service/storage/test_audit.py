@@ -23,7 +23,7 @@ def test_checkin_and_checkout_are_audited_without_biometric_data(actions: Action
         )
         text = " ".join(e.details for e in entries)
         assert str(round(float(reference.vector[0]), 4)) not in text
-        assert code.secret.hex() not in text
+        assert code.stay_secret.hex() not in text
         assert verify_chain(session).ok
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 
 from sqlalchemy import func, select
 
-from protocol import parse_booking_code, sign_request
-from service.storage.tables import CheckinSession, Stay, StayKey
+from protocol import BookingCode, parse_booking_code, sign_request
+from protocol.booking import encode_secret
+from service.storage.tables import AuditEntry, CheckinSession, Stay, StayKey, StoredTemplate
 from tests.helpers.service import Actions, assert_problem, near, random_template
 
 TODAY = dt.date(2026, 11, 23)
@@ -140,29 +142,39 @@ def signed_post(actions: Actions, kiosk, path: str, body: bytes = b""):
     return actions.client.post(path, data=body, headers=headers, content_type="application/json")
 
 
+def checkout_body(reference: str, secret: bytes) -> bytes:
+    return json.dumps({"reference": reference, "stay_secret": encode_secret(secret)}).encode()
+
+
 def test_kiosk_checkout_with_the_booking_qr(actions: Actions) -> None:
     reference = random_template(71)
     code, answer = actions.checkin(near(reference, 0.01), reference)
     kiosk = actions.kiosk()
-    forged = str(code)[:-4] + ("AAAA" if not str(code).endswith("AAAA") else "BBBB")
     assert_problem(
-        signed_post(actions, kiosk, "/api/v1/checkout", f'{{"booking_code": "{forged}"}}'.encode()),
+        signed_post(actions, kiosk, "/api/v1/checkout", checkout_body(code.reference, bytes(16))),
         403,
         "booking-secret-mismatch",
     )
-    answer = signed_post(actions, kiosk, "/api/v1/checkout", f'{{"booking_code": "{code}"}}'.encode())
+    # The master secret is not the stay secret: a kiosk that sent it would be refused too.
+    assert_problem(
+        signed_post(actions, kiosk, "/api/v1/checkout", checkout_body(code.reference, code.master_secret)),
+        403,
+        "booking-secret-mismatch",
+    )
+    answer = signed_post(actions, kiosk, "/api/v1/checkout", checkout_body(code.reference, code.stay_secret))
     assert answer.status_code == 200, answer.json
     assert answer.json["receipt"]["claims"]["deleted"] == {"templates": 1, "data_keys": 1}
     assert_problem(
-        signed_post(actions, kiosk, "/api/v1/checkout", f'{{"booking_code": "{code}"}}'.encode()),
+        signed_post(actions, kiosk, "/api/v1/checkout", checkout_body(code.reference, code.stay_secret)),
         409,
         "stay-not-active",
     )
-    assert_problem(
-        signed_post(actions, kiosk, "/api/v1/checkout", b'{"booking_code": "LETHE1.nope.nope-nope-nope-nope"}'),
-        400,
-        "bad-request",
-    )
+    for bad in (
+        {"booking_code": str(code)},
+        {"reference": code.reference, "stay_secret": "nope"},
+        {"reference": code.reference, "stay_secret": encode_secret(code.stay_secret)[:-1] + "B"},
+    ):
+        assert_problem(signed_post(actions, kiosk, "/api/v1/checkout", json.dumps(bad).encode()), 400, "bad-request")
 
 
 def test_kiosk_ends_an_unused_session(actions: Actions) -> None:
@@ -181,3 +193,62 @@ def test_kiosk_ends_an_unused_session(actions: Actions) -> None:
     reference = random_template(72)
     envelope = actions.envelope(kiosk, opened, code, reference, reference)
     assert_problem(actions.verify(envelope), 409, "replayed-envelope")
+
+
+def test_pms_side_booking_code_the_service_never_sees(actions: Actions) -> None:
+    """The PMS makes the code (``lethe booking new``) and sends only its reference and fingerprint."""
+    code = BookingCode("PMSSIDE1", bytes(range(16)))
+    body = {"guest_name": "Ada", "arrival": TODAY.isoformat(), "departure": TODAY.isoformat()}
+    no_reference = actions.client.post(
+        "/pms/v1/reservations", json=body | {"stay_secret_fingerprint": code.fingerprint}, headers=actions.pms
+    )
+    assert_problem(no_reference, 400, "bad-request")
+    bad = body | {"reference": code.reference, "stay_secret_fingerprint": code.fingerprint.upper()}
+    assert_problem(actions.client.post("/pms/v1/reservations", json=bad, headers=actions.pms), 400, "bad-request")
+    good = body | {"reference": code.reference, "stay_secret_fingerprint": code.fingerprint}
+    created = actions.client.post("/pms/v1/reservations", json=good, headers=actions.pms)
+    assert created.status_code == 201, created.json
+    assert "booking_code" not in created.json
+    assert "qr_payload" not in created.json
+    reference = random_template(72)
+    kiosk = actions.kiosk()
+    opened = actions.session(kiosk, code.reference)
+    answer = actions.verify(actions.envelope(kiosk, opened, code, near(reference, 0.01), reference))
+    assert answer.json["decision"] == "accepted", answer.json
+
+
+def test_reissue_forgets_the_templates_and_the_old_code(actions: Actions) -> None:
+    reference = random_template(73)
+    old, answer = actions.checkin(near(reference, 0.01), reference)
+    assert answer.json["decision"] == "accepted"
+    path = f"/pms/v1/reservations/{old.reference}/reissue"
+    reissued = actions.client.post(path, headers=actions.pms)
+    assert reissued.status_code == 200, reissued.json
+    assert reissued.json["deleted"] == {"templates": 1, "data_keys": 1}
+    new = parse_booking_code(reissued.json["booking_code"])
+    assert new.reference == old.reference
+    assert new.master_secret != old.master_secret
+    with actions.svc.db.transaction() as session:
+        stay = session.scalars(select(Stay).where(Stay.reference == old.reference)).one()
+        assert session.scalar(select(func.count()).where(StoredTemplate.stay_id == stay.id)) == 0
+        assert session.scalar(select(func.count()).where(StayKey.stay_id == stay.id)) == 1
+        assert session.scalars(select(AuditEntry.action).where(AuditEntry.subject == stay.id)).all()[-1] == (
+            "stay.reissue"
+        )
+    kiosk = actions.kiosk()
+    assert_problem(
+        signed_post(actions, kiosk, "/api/v1/checkout", checkout_body(old.reference, old.stay_secret)),
+        403,
+        "booking-secret-mismatch",
+    )
+    # Under the new code the guest enrols afresh (ID and live templates), then re-verifies against that template.
+    for id_template in (reference, None):
+        opened = actions.session(kiosk, new.reference)
+        again = actions.verify(actions.envelope(kiosk, opened, new, near(reference, 0.01), id_template))
+        assert again.json["decision"] == "accepted", again.json
+    # PMS-side renewal: only the new fingerprint reaches the service.
+    pms_code = BookingCode(new.reference, bytes(range(16)))
+    by_pms = actions.client.post(path, json={"stay_secret_fingerprint": pms_code.fingerprint}, headers=actions.pms)
+    assert by_pms.status_code == 200, by_pms.json
+    assert "booking_code" not in by_pms.json
+    assert_problem(actions.client.post(path, json={"other": 1}, headers=actions.pms), 400, "bad-request")
