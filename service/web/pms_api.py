@@ -26,7 +26,7 @@ class BookingQR(BaseModel):
 
 
 class CreatedReservation(BaseModel):
-    """A new reservation: its fields, the booking code (this once only) and its QR."""
+    """A new reservation: its fields, its booking code and QR (this once; none when the PMS made the code)."""
 
     stay_id: str
     reference: str
@@ -34,9 +34,9 @@ class CreatedReservation(BaseModel):
     arrival: dt.date
     departure: dt.date
     status: str
-    booking_code: str = Field(description="LETHE2.<reference>.<master secret>; shown this once")
-    qr_payload: str = Field(description="the string the booking QR encodes (the booking code)")
-    qr: BookingQR
+    booking_code: str | None = Field(None, description="LETHE2.<reference>.<master secret>; shown this once")
+    qr_payload: str | None = Field(None, description="the string the booking QR encodes (the booking code)")
+    qr: BookingQR | None = None
 
 
 @bp.post("/reservations")
