@@ -9,7 +9,7 @@ from service import keyring, panel
 from service.checkin import replay
 from service.settings import Settings
 from service.storage.db import Database
-from service.web import health, kiosk_api, limits, openapi, pms_api, problems, receipt, schedule, telemetry
+from service.web import bodies, health, kiosk_api, limits, openapi, pms_api, problems, receipt, schedule, telemetry
 from service.web.context import EXTENSION, Service, watch_keys
 
 
@@ -24,8 +24,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     instance = settings.instance_path.resolve()
     instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(instance))
+    app.request_class = bodies.Request
+    app.json = bodies.JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     telemetry.init_app(app, settings)
     app.extensions[EXTENSION] = Service(
         settings=settings,
