@@ -3,9 +3,10 @@
 A request's nonce is remembered for twice the clock-skew window; a request
 older than the window is refused as stale before it gets here, so a nonce seen
 again within its lifetime is a replay (``replayed-request``). In the database
-the nonce is a row of ``request_nonces`` written in the request's own
-transaction; in Redis a key with the configured prefix that expires by itself
-(``SET NX PX``).
+the nonce is a row of ``request_nonces``, committed with the authentication in a
+transaction of its own before the request's work begins; in Redis a key with the
+configured prefix that expires by itself (``SET NX PX``). Either way a nonce
+that authenticated is remembered whatever the request is answered afterwards.
 """
 
 from __future__ import annotations

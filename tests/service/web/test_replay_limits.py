@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -119,3 +120,38 @@ def test_redis_limits_are_shared_by_workers(tmp_path: Path, migrated_url: str, s
     finally:
         first.extensions[EXTENSION].db.dispose()
         second.extensions[EXTENSION].db.dispose()
+
+
+def test_a_refused_request_uses_up_its_nonce(limited: tuple[Actions, Flask]) -> None:
+    """Regression: with the database cache the nonce was written in the request's own transaction, which a
+    refusal rolls back: a session request refused 404 (no such reservation yet) succeeded when sent again."""
+    actions, _ = limited
+    kiosk = actions.kiosk()
+    body = b'{"booking_reference": "LATER0001"}'
+    headers = sign_request(kiosk.key, kiosk.kiosk_id, "POST", "/api/v1/sessions", body)
+    first = actions.client.post("/api/v1/sessions", data=body, headers=headers, content_type="application/json")
+    assert_problem(first, 404, "unknown-booking")
+    today = dt.date.today().isoformat()
+    created = actions.client.post(
+        "/pms/v1/reservations",
+        json={"guest_name": "Ada Guest", "arrival": today, "departure": today, "reference": "LATER0001"},
+        headers=actions.pms,
+    )
+    assert created.status_code == 201, created.json
+    again = actions.client.post("/api/v1/sessions", data=body, headers=headers, content_type="application/json")
+    assert_problem(again, 409, "replayed-request")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [(b'{"booking_reference": 7}', 400, "bad-request"), (b"[" * 2000, 400, "bad-request")],
+)
+def test_a_request_refused_for_its_body_uses_up_its_nonce(
+    limited: tuple[Actions, Flask], body: bytes, status: int, code: str
+) -> None:
+    actions, _ = limited
+    kiosk = actions.kiosk()
+    headers = sign_request(kiosk.key, kiosk.kiosk_id, "POST", "/api/v1/sessions", body)
+    for expected in ((status, code), (409, "replayed-request")):
+        answer = actions.client.post("/api/v1/sessions", data=body, headers=headers, content_type="application/json")
+        assert_problem(answer, *expected)
