@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import secrets
 import time
@@ -13,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol import InvalidBookingCode, parse_booking_code
+from protocol.encoding import b64_decode
 from service import metrics
 from service import property as prop
 from service.checkin import consent, kiosks, sessions, verification
@@ -82,9 +82,9 @@ def register() -> tuple[Response, int]:
     limits.hit("register", request.remote_addr or "unknown")
     body = json_body(RegisterBody)
     try:
-        public_key = base64.b64decode(body.public_key, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest("public_key is not base64") from None
+        public_key = b64_decode(body.public_key)
+    except ValueError:
+        raise BadRequest("public_key is not canonical padded base64") from None
     svc = service()
     with svc.db.transaction() as session:
         kiosk = kiosks.register_kiosk(session, code=body.code, public_key=public_key, now=svc.now())
