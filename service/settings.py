@@ -16,6 +16,31 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from config import describe, load_settings
 
 PREFIX = "LETHE_"
+REDIS_TIMEOUT_S = 2.0  # connecting to Redis and each command; past it the request is a retryable 503
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ``ValueError`` (naming the problem, never the URL: it may hold a password) unless ``url`` is usable.
+
+    ``redis://`` or ``rediss://``, a host, an optional port and database number,
+    and only query options that redis-py understands.
+    """
+    from urllib.parse import urlsplit
+
+    from redis.connection import parse_url
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError("a Redis URL starts with redis:// or rediss://, e.g. redis://localhost:6379/0")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise ValueError(f"not a Redis URL like redis://localhost:6379/0: {exc}") from None
+    if not parts.hostname:
+        raise ValueError("the Redis URL names no host, e.g. redis://localhost:6379/0")
+    if parts.path not in ("", "/") and not (parts.path[1:].isascii() and parts.path[1:].isdigit()):
+        raise ValueError("the Redis URL's path must be a database number, e.g. redis://localhost:6379/0")
 
 
 class Settings(BaseModel):
@@ -57,6 +82,13 @@ class Settings(BaseModel):
             parse(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a rate limit like '300/minute'") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value:
+            check_redis_url(value)
         return value
 
     @property

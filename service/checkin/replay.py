@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.errors import ReplayedRequest
-from service.settings import Settings
+from service.settings import REDIS_TIMEOUT_S, Settings
 from service.storage.tables import RequestNonce
 
 
@@ -52,7 +52,7 @@ class RedisReplayCache:
     def __init__(self, url: str, prefix: str) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S)
         self.prefix = f"{prefix}nonce:"
 
     def remember(self, session: Session, key: str, *, now: dt.datetime, ttl_s: int) -> None:
