@@ -9,7 +9,19 @@ from service import keyring, panel
 from service.checkin import replay
 from service.settings import Settings
 from service.storage.db import Database
-from service.web import bodies, health, kiosk_api, limits, openapi, pms_api, problems, receipt, schedule, telemetry
+from service.web import (
+    bodies,
+    headers,
+    health,
+    kiosk_api,
+    limits,
+    openapi,
+    pms_api,
+    problems,
+    receipt,
+    schedule,
+    telemetry,
+)
 from service.web.context import EXTENSION, Service, watch_keys
 
 
@@ -36,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         replay=replay.make_cache(settings),
     )
     problems.init_app(app)
+    headers.init_app(app)
     watch_keys(app)
     limits.init_app(app, settings)
     for blueprint in (health.bp, kiosk_api.bp, pms_api.bp, openapi.bp, receipt.bp):

@@ -66,6 +66,11 @@ class Settings(BaseModel):
     rate_limit_kiosk: str = Field(default="300/minute", description="signed requests and verifications per kiosk")
     rate_limit_stay: str = Field(default="20/minute", description="check-in sessions opened per stay")
     rate_limit_register: str = Field(default="10/minute", description="kiosk registrations per client address")
+    metrics_token: str = Field(
+        default="",
+        max_length=256,
+        description="bearer token that GET /metrics requires; empty: /metrics answers loopback clients only",
+    )
     purge_interval_s: int = Field(default=0, ge=0, le=86400, description="run the retention purge in-process; 0: off")
     log_json: bool = Field(default=True, description="JSON log lines (structlog); false: plain text")
     panel_secure_cookies: bool = Field(
@@ -109,4 +114,4 @@ class Settings(BaseModel):
         )
 
     def describe(self) -> str:
-        return describe(self, prefix=PREFIX, secret_fields=("database_url", "redis_url"))
+        return describe(self, prefix=PREFIX, secret_fields=("database_url", "redis_url", "metrics_token"))

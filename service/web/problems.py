@@ -51,7 +51,11 @@ def _from_lethe(err: LetheError) -> Response:
 def _from_http(err: HTTPException) -> Response:
     status = err.code or 500
     code = HTTP_CODES.get(status, f"http-{status}")
-    return problem(status, code, err.name, err.description)
+    response = problem(status, code, err.name, err.description)
+    for name, value in err.get_headers():  # e.g. a 405's Allow
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _from_database(err: DBAPIError) -> Response:
