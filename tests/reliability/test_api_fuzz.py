@@ -64,6 +64,36 @@ def send(actions: Actions, kiosk: Kiosk, case: Any) -> Any:
     )
 
 
+def fuzz(operation: Any, mode: GenerationMode, actions: Actions, kiosk: Kiosk, tally: Counter[str]) -> None:
+    """``EXAMPLES`` requests for ``operation`` in ``mode``; each answer checked."""
+
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def check(case: Any) -> None:
+        answer = send(actions, kiosk, case)
+        label = f"{case.method} {case.formatted_path} -> {answer.status_code}"
+        tally[f"{operation.label} {mode.value}"] += 1
+        tally[str(answer.status_code)] += 1
+        assert answer.status_code < 500, f"{label}: {answer.get_data(as_text=True)[:300]}"
+        if answer.status_code >= 400:
+            assert answer.mimetype == PROBLEM, label
+            assert answer.json["code"] in DOCUMENTED, label
+            assert answer.json["status"] == answer.status_code, label
+        # A schema cannot say what a booking code or a reference is: a schema-valid request may be a 400.
+        # Every request here carries valid credentials (send() adds them): refusing bad credentials is tested
+        # where they are checked (tests/service/web, tests/protocol).
+        case.validate_response(answer, excluded_checks=[positive_data_acceptance, ignored_auth])
+
+    check()
+
+
 @pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
 def test_no_operation_answers_5xx_or_an_undocumented_problem(app: Flask, actions: Actions) -> None:
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
@@ -75,33 +105,8 @@ def test_no_operation_answers_5xx_or_an_undocumented_problem(app: Flask, actions
     assert len(operations) >= 14
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @settings(
-                max_examples=EXAMPLES,
-                derandomize=True,
-                database=None,
-                deadline=None,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def check(case: Any) -> None:
-                answer = send(actions, kiosk, case)
-                label = f"{case.method} {case.formatted_path} -> {answer.status_code}"
-                tally[f"{case.operation.label} {mode.value}"] += 1
-                tally[str(answer.status_code)] += 1
-                assert answer.status_code < 500, f"{label}: {answer.get_data(as_text=True)[:300]}"
-                if answer.status_code >= 400:
-                    assert answer.mimetype == PROBLEM, label
-                    assert answer.json["code"] in DOCUMENTED, label
-                    assert answer.json["status"] == answer.status_code, label
-                # A schema cannot say what a booking code or a reference is: a schema-valid request may be a 400.
-                # Every request here carries valid credentials (send() replaces generated ones): refusing bad
-                # credentials is tested where they are (tests/service/web, tests/protocol).
-                case.validate_response(answer, excluded_checks=[positive_data_acceptance, ignored_auth])
-
             try:
-                check()
+                fuzz(operation, mode, actions, kiosk, tally)
             except Unsatisfiable:  # nothing to make invalid: no parameters and no body (GET /healthz)
                 assert mode is GenerationMode.NEGATIVE, operation.label
                 tally["operations without invalid input"] += 1
