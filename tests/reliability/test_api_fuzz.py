@@ -81,6 +81,8 @@ def fuzz(operation: Any, mode: GenerationMode, actions: Actions, kiosk: Kiosk, t
         label = f"{case.method} {case.formatted_path} -> {answer.status_code}"
         tally[f"{operation.label} {mode.value}"] += 1
         tally[str(answer.status_code)] += 1
+        if answer.status_code >= 400:
+            tally[f"{answer.status_code} {answer.json['code']}"] += 1
         assert answer.status_code < 500, f"{label}: {answer.get_data(as_text=True)[:300]}"
         if answer.status_code >= 400:
             assert answer.mimetype == PROBLEM, label
