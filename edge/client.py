@@ -22,6 +22,7 @@ from edge.identity import KioskIdentity
 from edge.settings import KioskSettings
 from protocol import RecipientPublicKey, SigningKey, Suite, sign_request
 from protocol.booking import BookingCode, encode_secret
+from protocol.encoding import b64_decode
 
 ENVELOPE_MEDIA_TYPE = "application/vnd.lethe.envelope"
 
@@ -80,7 +81,10 @@ class ServiceClient:
         """The service's newest HPKE public key for ``suite``."""
         for entry in self._request("GET", "/api/v1/keys")["hpke"]:
             if entry["suite"] == suite.label:
-                return RecipientPublicKey(suite, base64.b64decode(entry["public_key"]))
+                try:
+                    return RecipientPublicKey(suite, b64_decode(entry["public_key"], length=suite.public_length))
+                except ValueError:
+                    raise ServiceProblem("malformed-answer", 502, "the service's public key is malformed") from None
         raise ServiceProblem("unsupported-suite", 400, f"the service offers no {suite.label} key")
 
     def register(self, code: str, key: SigningKey) -> uuid.UUID:
@@ -98,9 +102,11 @@ class ServiceClient:
         challenge = answer.get("challenge", "none")
         if challenge not in CHALLENGES:
             raise ServiceProblem("unknown-challenge", 502, f"the service asked for an unknown challenge {challenge!r}")
-        return OpenedSession(
-            uuid.UUID(answer["session_id"]), base64.b64decode(answer["nonce"]), challenge, answer.get("consent")
-        )
+        try:
+            nonce = b64_decode(answer["nonce"], length=32)
+        except ValueError:
+            raise ServiceProblem("malformed-answer", 502, "the service's session nonce is malformed") from None
+        return OpenedSession(uuid.UUID(answer["session_id"]), nonce, challenge, answer.get("consent"))
 
     def record_consent(
         self, identity: KioskIdentity, session_id: uuid.UUID, *, accepted: bool, version: int

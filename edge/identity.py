@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge.errors import ConfigurationError, KioskNotRegistered
 from protocol import SigningKey
+from protocol.encoding import b64_decode
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def load_identity(path: Path) -> KioskIdentity:
         record = json.loads(path.read_text())
         return KioskIdentity(
             kiosk_id=uuid.UUID(record["kiosk_id"]),
-            key=SigningKey(base64.b64decode(record["private_key"], validate=True)),
+            key=SigningKey(b64_decode(record["private_key"], length=32)),
             service_url=record["service_url"],
         )
     except (ValueError, KeyError, TypeError) as exc:

@@ -10,8 +10,6 @@ chain after the checkout was recorded, a checkpoint: ``protocol.checkpoint``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -19,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol.checkpoint import ChainHead, parse_utc
+from protocol.encoding import b64url_decode, b64url_encode
 from protocol.errors import InvalidSignature
 from protocol.keys import SigningKey, VerifyKey
 from protocol.payload import canonical_json
@@ -95,7 +94,7 @@ def sign_receipt(claims: DeletionClaims, key: SigningKey) -> dict[str, Any]:
     return {
         "claims": body,
         "key_id": key.public_key().key_id.hex(),
-        "signature": base64.urlsafe_b64encode(signature).decode("ascii").rstrip("="),
+        "signature": b64url_encode(signature),
     }
 
 
@@ -113,9 +112,9 @@ def verify_receipt(document: Mapping[str, Any], public_key: VerifyKey) -> Deleti
     if document.get("key_id") != public_key.key_id.hex() or not isinstance(signature, str):
         raise InvalidSignature("receipt was signed by another key")
     try:
-        raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidSignature("signature is not base64url") from None
+        raw = b64url_decode(signature, length=64)
+    except ValueError:
+        raise InvalidSignature("signature is not 64 bytes of canonical base64url") from None
     public_key.verify(raw, RECEIPT_DOMAIN + canonical_json(claims))
     return DeletionClaims.from_json(claims)
 
@@ -130,7 +129,7 @@ def receipt_fragment(document: Mapping[str, Any]) -> str:
     verifies them without re-serialising JSON; a browser never sends a URL's
     fragment to the server, so the page's host does not learn whose receipt it shows.
     """
-    claims = base64.urlsafe_b64encode(canonical_json(document["claims"])).decode("ascii").rstrip("=")
+    claims = b64url_encode(canonical_json(document["claims"]))
     return ".".join((RECEIPT_LINK_VERSION, str(document["key_id"]), claims, str(document["signature"])))
 
 
@@ -143,7 +142,7 @@ def receipt_from_fragment(fragment: str) -> dict[str, Any]:
     if len(parts) != 4 or parts[0] != RECEIPT_LINK_VERSION:
         raise InvalidSignature("not a receipt link")
     try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4)))
-    except (binascii.Error, ValueError):
+        claims = json.loads(b64url_decode(parts[2]))
+    except ValueError:
         raise InvalidSignature("the receipt link's claims are not base64url JSON") from None
     return {"claims": claims, "key_id": parts[1], "signature": parts[3]}

@@ -7,15 +7,15 @@ checks the signature, the freshness window and that the request nonce is new.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
+import re
 import secrets
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from protocol.encoding import b64url_decode, b64url_encode
 from protocol.errors import InvalidSignature
 from protocol.keys import SigningKey, VerifyKey
 
@@ -24,6 +24,9 @@ KIOSK_HEADER = "Lethe-Kiosk"
 TIMESTAMP_HEADER = "Lethe-Timestamp"
 NONCE_HEADER = "Lethe-Request-Nonce"
 SIGNATURE_HEADER = "Lethe-Signature"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TIMESTAMP = re.compile(r"0|[1-9][0-9]{0,14}")
+_NONCE = re.compile(r"[A-Za-z0-9]{16,64}")
 
 
 @dataclass(frozen=True)
@@ -50,23 +53,25 @@ def sign_request_at_time(
         KIOSK_HEADER: str(kiosk_id),
         TIMESTAMP_HEADER: str(timestamp_ms),
         NONCE_HEADER: nonce,
-        SIGNATURE_HEADER: base64.urlsafe_b64encode(signature).decode("ascii").rstrip("="),
+        SIGNATURE_HEADER: b64url_encode(signature),
     }
 
 
 def parse_request_headers(headers: Mapping[str, str]) -> SignedRequest:
-    """Parse the signature headers strictly; raise :class:`InvalidSignature` when malformed."""
+    """Parse the signature headers strictly, each in its one spelling; raise :class:`InvalidSignature` otherwise.
+
+    The kiosk id is a lower-case hyphenated UUID, the timestamp 1-15 ASCII
+    digits, the nonce 16-64 ASCII letters and digits, the signature 64 bytes of
+    canonical unpadded base64url (:func:`protocol.encoding.b64url_decode`).
+    """
     try:
-        kiosk_id = uuid.UUID(headers[KIOSK_HEADER])
-        timestamp_ms = int(headers[TIMESTAMP_HEADER])
-        nonce = headers[NONCE_HEADER]
-        encoded = headers[SIGNATURE_HEADER]
-        signature = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    except (KeyError, ValueError, binascii.Error):
+        kiosk_text, timestamp, nonce = headers[KIOSK_HEADER], headers[TIMESTAMP_HEADER], headers[NONCE_HEADER]
+        if not (_UUID.fullmatch(kiosk_text) and _TIMESTAMP.fullmatch(timestamp) and _NONCE.fullmatch(nonce)):
+            raise ValueError("malformed")
+        signature = b64url_decode(headers[SIGNATURE_HEADER], length=64)
+    except (KeyError, ValueError, TypeError):
         raise InvalidSignature("missing or malformed request signature headers") from None
-    if len(signature) != 64 or not 16 <= len(nonce) <= 64 or not nonce.isalnum():
-        raise InvalidSignature("malformed request signature headers")
-    return SignedRequest(kiosk_id, timestamp_ms, nonce, signature)
+    return SignedRequest(uuid.UUID(kiosk_text), int(timestamp), nonce, signature)
 
 
 def verify_request(key: VerifyKey, signed: SignedRequest, method: str, path: str, body: bytes) -> None:

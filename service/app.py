@@ -11,7 +11,19 @@ from service.checkin import replay
 from service.settings import Settings
 from service.storage.db import Database
 from service.storage.private import private_folder
-from service.web import health, kiosk_api, limits, openapi, pms_api, problems, receipt, schedule, telemetry
+from service.web import (
+    bodies,
+    headers,
+    health,
+    kiosk_api,
+    limits,
+    openapi,
+    pms_api,
+    problems,
+    receipt,
+    schedule,
+    telemetry,
+)
 from service.web.context import EXTENSION, Service, watch_keys
 
 
@@ -26,8 +38,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     instance = settings.instance_path.resolve()
     private_folder(instance)
     app = Flask(__name__, instance_path=str(instance))
+    app.request_class = bodies.Request
+    app.json = bodies.JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     telemetry.init_app(app, settings)
     app.extensions[EXTENSION] = Service(
         settings=settings,
@@ -37,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         replay=replay.make_cache(settings),
     )
     problems.init_app(app)
+    headers.init_app(app)
     watch_keys(app)
     limits.init_app(app, settings)
     for blueprint in (health.bp, kiosk_api.bp, pms_api.bp, openapi.bp, receipt.bp):

@@ -27,6 +27,33 @@ SERVER_VALUES = {
 }
 
 
+REDIS_TIMEOUT_S = 2.0  # connecting to Redis and each command; past it the request is a retryable 503
+
+
+def check_redis_url(url: str) -> None:
+    """Raise ``ValueError`` (naming the problem, never the URL: it may hold a password) unless ``url`` is usable.
+
+    ``redis://`` or ``rediss://``, a host, an optional port and database number,
+    and only query options that redis-py understands.
+    """
+    from urllib.parse import urlsplit
+
+    from redis.connection import parse_url
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError("a Redis URL starts with redis:// or rediss://, e.g. redis://localhost:6379/0")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise ValueError(f"not a Redis URL like redis://localhost:6379/0: {exc}") from None
+    if not parts.hostname:
+        raise ValueError("the Redis URL names no host, e.g. redis://localhost:6379/0")
+    if parts.path not in ("", "/") and not (parts.path[1:].isascii() and parts.path[1:].isdigit()):
+        raise ValueError("the Redis URL's path must be a database number, e.g. redis://localhost:6379/0")
+
+
 class Settings(BaseModel):
     """Every setting of the service, with its bounds. Frozen once loaded."""
 
@@ -55,6 +82,11 @@ class Settings(BaseModel):
     rate_limit_kiosk: str = Field(default="300/minute", description="signed requests and verifications per kiosk")
     rate_limit_stay: str = Field(default="20/minute", description="check-in sessions opened per stay")
     rate_limit_register: str = Field(default="10/minute", description="kiosk registrations per client address")
+    metrics_token: str = Field(
+        default="",
+        max_length=256,
+        description="bearer token that GET /metrics requires; empty: /metrics answers loopback clients only",
+    )
     purge_interval_s: int = Field(default=0, ge=0, le=86400, description="run the retention purge in-process; 0: off")
     webhook_interval_s: float = Field(
         default=5.0, ge=0, le=3600, description="how often each worker sends due webhook events; 0: not in-process"
@@ -85,6 +117,13 @@ class Settings(BaseModel):
             parse(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a rate limit like '300/minute'") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value:
+            check_redis_url(value)
         return value
 
     @property
@@ -123,4 +162,4 @@ class Settings(BaseModel):
         return environment_file(cls, prefix=PREFIX, title=title, values=SERVER_VALUES)
 
     def describe(self) -> str:
-        return describe(self, prefix=PREFIX, secret_fields=("database_url", "redis_url"))
+        return describe(self, prefix=PREFIX, secret_fields=("database_url", "redis_url", "metrics_token"))

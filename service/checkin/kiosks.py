@@ -89,6 +89,14 @@ def require_active(status: str | None) -> None:
         raise KioskRevoked()
 
 
+def active_kiosk(session: Session, kiosk_id: str) -> Kiosk:
+    """The kiosk ``kiosk_id``, read in ``session``'s transaction; raise unless it is active (:func:`require_active`)."""
+    kiosk = session.get(Kiosk, kiosk_id)
+    require_active(None if kiosk is None else kiosk.status)
+    assert kiosk is not None
+    return kiosk
+
+
 # -- lifecycle (CLI and staff panel) -------------------------------------------------------------
 
 
@@ -240,9 +248,7 @@ def authenticate_request(
         signed: SignedRequest = parse_request_headers(headers)
     except InvalidSignature:
         raise InvalidRequestSignature() from None
-    kiosk = session.get(Kiosk, str(signed.kiosk_id))
-    require_active(None if kiosk is None else kiosk.status)
-    assert kiosk is not None
+    kiosk = active_kiosk(session, str(signed.kiosk_id))
     try:
         verify_request(VerifyKey(kiosk.public_key), signed, method, path, body)
     except InvalidSignature:

@@ -3,9 +3,10 @@
 A request's nonce is remembered for twice the clock-skew window; a request
 older than the window is refused as stale before it gets here, so a nonce seen
 again within its lifetime is a replay (``replayed-request``). In the database
-the nonce is a row of ``request_nonces`` written in the request's own
-transaction; in Redis a key with the configured prefix that expires by itself
-(``SET NX PX``).
+the nonce is a row of ``request_nonces``, committed with the authentication in a
+transaction of its own before the request's work begins; in Redis a key with the
+configured prefix that expires by itself (``SET NX PX``). Either way a nonce
+that authenticated is remembered whatever the request is answered afterwards.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.errors import ReplayedRequest
-from service.settings import Settings
+from service.settings import REDIS_TIMEOUT_S, Settings
 from service.storage.tables import RequestNonce
 
 
@@ -51,7 +52,7 @@ class RedisReplayCache:
     def __init__(self, url: str, prefix: str) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S)
         self.prefix = f"{prefix}nonce:"
 
     def remember(self, session: Session, key: str, *, now: dt.datetime, ttl_s: int) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from protocol import RecipientPrivateKey, SigningKey, Suite, VerifyKey
+from protocol.encoding import b64_decode
 from protocol.vault import new_kek
 from service.errors import OperatorError
 
@@ -122,7 +123,7 @@ def read_key_files(key_dir: Path) -> list[KeyFile]:
                     kind=record["kind"],
                     key_id=record["key_id"],
                     created=dt.datetime.fromisoformat(record["created"]),
-                    secret=base64.b64decode(record["secret"], validate=True),
+                    secret=b64_decode(record["secret"]),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:

@@ -17,6 +17,7 @@ import base64
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from protocol.encoding import b64url_decode
 from protocol.vault import VaultError, open_staff_secret, seal_staff_secret
 from service.errors import OperatorError
 from service.keyring import Keyring, KeyringError
@@ -44,7 +45,7 @@ def open_secret(keyring: Keyring, staff_id: str, stored: str) -> str:
         version, key_id, body = stored.split(".")
         if version != VERSION:
             raise ValueError(version)
-        blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        blob = b64url_decode(body)
         return open_staff_secret(keyring.staff_key(key_id), blob, staff_id=staff_id).decode()
     except (ValueError, VaultError, KeyringError, UnicodeDecodeError) as exc:
         raise TotpVaultError(f"the TOTP secret of account {staff_id} does not open: {type(exc).__name__}") from None

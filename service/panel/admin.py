@@ -59,14 +59,14 @@ def staff_change(account_id: str, operation: str) -> Any:
     if operation not in {"disable", "enable", "reset-2fa", "reset-password", "sign-out"}:
         abort(404)
     me = current()
+    if account_id == me.id and operation == "disable":  # refused before any transaction: no lock held or awaited
+        problem = gettext("You cannot disable your own account.")
+        return _render_staff(StaffForm(formdata=None), problem=problem, status=409)
     shown = None
     with service().db.transaction() as db:
         account = db.get(StaffAccount, account_id)
         if account is None:
             abort(404)
-        if account.id == me.id and operation == "disable":
-            problem = gettext("You cannot disable your own account.")
-            return _render_staff(StaffForm(formdata=None), problem=problem, status=409)
         if operation == "disable":
             accounts.disable(db, account, actor=actor(), now=now())
         elif operation == "enable":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 POLL_HEADER = "X-Lethe-Poll"  # sent by panel.js on its automatic refreshes
+_NEXT = re.compile(r"/panel/[\x21-\x7e]*")  # a panel path: no scheme, no "//" host, no control characters
 SECRET_FILE = "panel-secret.key"  # noqa: S105 (a file name, not a secret)
 csrf = CSRFProtect()
 CSP = (
@@ -86,8 +88,12 @@ def service_settings(app: Flask) -> Settings:
 
 
 def safe_next(target: str | None) -> str | None:
-    """``target`` if it is a path inside the panel (no open redirect), else None."""
-    if target and target.startswith("/panel/") and not target.startswith("//") and "\\" not in target:
+    """``target`` if it is a path inside the panel (no open redirect), else None.
+
+    Printable ASCII only: a CR or LF in a ``Location`` header is refused by the
+    server (it would split the header), and anything else non-ASCII is percent-encoded in links we make.
+    """
+    if target and _NEXT.fullmatch(target) and "\\" not in target:
         return target
     return None
 

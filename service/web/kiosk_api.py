@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import secrets
 import time
@@ -11,16 +10,15 @@ from typing import Literal
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from protocol import InvalidBookingCode, secret_fingerprint
 from protocol.booking import decode_secret
+from protocol.encoding import b64_decode
 from service import metrics
 from service import property as prop
 from service.checkin import consent, kiosks, sessions, verification
 from service.errors import BadRequest, BookingSecretMismatch, LetheError, UnsupportedMediaType
 from service.stays import forget, reservations
-from service.storage.tables import Kiosk
 from service.web import limits
 from service.web.context import json_body, service
 from service.web.receipt import receipt_page_url
@@ -45,21 +43,27 @@ class SessionBody(BaseModel):
     )
 
 
-def _signed_kiosk(session: Session) -> Kiosk:
-    """The active kiosk that signed this request (fresh, not replayed), its rate limit counted."""
+def _signed_kiosk() -> str:
+    """The id of the active kiosk that signed this request (fresh, not replayed), its rate limit counted.
+
+    Call it before the view's own transaction: the authentication commits in a
+    transaction of its own, so the request's nonce is remembered whatever the
+    view answers afterwards (a refusal rolls back only the view's work).
+    """
     svc = service()
-    kiosk = kiosks.authenticate_request(
-        session,
-        dict(request.headers),
-        method=request.method,
-        path=request.path,
-        body=request.get_data(cache=True),
-        now=svc.now(),
-        skew_s=svc.settings.clock_skew_s,
-        replay=svc.replay,
-    )
-    limits.hit("kiosk", kiosk.id)
-    return kiosk
+    with svc.db.transaction() as session:
+        kiosk_id = kiosks.authenticate_request(
+            session,
+            dict(request.headers),
+            method=request.method,
+            path=request.path,
+            body=request.get_data(cache=True),
+            now=svc.now(),
+            skew_s=svc.settings.clock_skew_s,
+            replay=svc.replay,
+        ).id
+    limits.hit("kiosk", kiosk_id)
+    return kiosk_id
 
 
 @bp.get("/keys")
@@ -84,9 +88,9 @@ def register() -> tuple[Response, int]:
     limits.hit("register", request.remote_addr or "unknown")
     body = json_body(RegisterBody)
     try:
-        public_key = base64.b64decode(body.public_key, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest("public_key is not base64") from None
+        public_key = b64_decode(body.public_key)
+    except ValueError:
+        raise BadRequest("public_key is not canonical padded base64") from None
     svc = service()
     with svc.db.transaction() as session:
         kiosk = kiosks.register_kiosk(session, code=body.code, public_key=public_key, now=svc.now())
@@ -96,8 +100,9 @@ def register() -> tuple[Response, int]:
 @bp.post("/sessions")
 def open_session() -> tuple[Response, int]:
     svc = service()
+    kiosk_id = _signed_kiosk()
     with svc.db.transaction() as session:
-        kiosk = _signed_kiosk(session)
+        kiosk = kiosks.active_kiosk(session, kiosk_id)
         body = json_body(SessionBody)
         limits.hit("stay", hashlib.sha256(body.booking_reference.upper().encode()).hexdigest()[:32])
         opened = sessions.open_session(
@@ -168,8 +173,9 @@ def end_session(session_id: str) -> Response:
     The optional body ``{"reason"}`` feeds the failure-to-acquire and session metrics.
     """
     svc = service()
+    kiosk_id = _signed_kiosk()
     with svc.db.transaction() as session:
-        kiosk = _signed_kiosk(session)
+        kiosk = kiosks.active_kiosk(session, kiosk_id)
         reason = json_body(EndBody).reason if request.get_data() else "unspecified"
         ended = sessions.end_session(session, kiosk, session_id, now=svc.now())
         answer = jsonify(session_id=ended.id, status=ended.status)
@@ -191,8 +197,9 @@ def record_consent(session_id: str) -> Response:
     ``/verify``; ``refused`` closes the session (status ``consent-refused``). Audited.
     """
     svc = service()
+    kiosk_id = _signed_kiosk()
     with svc.db.transaction() as session:
-        kiosk = _signed_kiosk(session)
+        kiosk = kiosks.active_kiosk(session, kiosk_id)
         body = json_body(ConsentBody)
         recorded = consent.record(
             session, kiosk, session_id, decision=body.decision, version=body.version, now=svc.now()
@@ -223,8 +230,9 @@ def kiosk_status() -> Response:
     Staff see the last report on the Kiosks page (last seen, state, last error code).
     """
     svc = service()
+    kiosk_id = _signed_kiosk()
     with svc.db.transaction() as session:
-        kiosk = _signed_kiosk(session)
+        kiosk = kiosks.active_kiosk(session, kiosk_id)
         body = json_body(StatusBody)
         kiosks.record_state(kiosk, state=body.state, error=body.error, now=svc.now())
         general = prop.load(session, prop.General)
@@ -250,8 +258,9 @@ def checkout() -> Response:
     """
     svc = service()
     started = time.perf_counter()
+    kiosk_id = _signed_kiosk()
     with svc.db.transaction() as session:
-        kiosk = _signed_kiosk(session)
+        kiosk = kiosks.active_kiosk(session, kiosk_id)
         body = json_body(CheckoutBody)
         try:
             stay_secret = decode_secret(body.stay_secret)

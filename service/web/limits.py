@@ -20,7 +20,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from service.errors import RateLimited
-from service.settings import Settings
+from service.settings import REDIS_TIMEOUT_S, Settings
 
 EXTENSION = "lethe.limits"
 
@@ -29,7 +29,15 @@ class Limits:
     """The configured limits and the ``limits`` fixed-window strategy over their storage."""
 
     def __init__(self, settings: Settings) -> None:
-        storage = storage_from_string(settings.redis_url or "memory://", key_prefix=f"{settings.redis_prefix}limits")
+        if settings.redis_url:
+            storage = storage_from_string(
+                settings.redis_url,
+                key_prefix=f"{settings.redis_prefix}limits",
+                socket_connect_timeout=REDIS_TIMEOUT_S,
+                socket_timeout=REDIS_TIMEOUT_S,
+            )
+        else:
+            storage = storage_from_string("memory://")
         self.strategy = FixedWindowRateLimiter(storage)
         self.items: dict[str, RateLimitItem] = {
             "kiosk": parse(settings.rate_limit_kiosk),

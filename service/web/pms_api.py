@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from service import metrics
 from service.errors import BadRequest, UnsupportedMediaType
@@ -140,6 +141,14 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     date: dt.date
     kind: reservations.Listing = "arrivals"
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        # pydantic reads a number as a Unix time: "?date=0" would be 1970-01-01.
+        if not (isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)):
+            raise ValueError("a date as YYYY-MM-DD")
+        return value
 
 
 @bp.get("/reservations")

@@ -1,7 +1,8 @@
 """RFC 9457 problem details for every error the API returns.
 
 Domain errors carry their own code and status; HTTP errors from routing and
-size limits get codes here; a database that went away is a retryable 503;
+size limits get codes here; a database that went away is a retryable 503, and
+so is a Redis that does not answer or refuses us (``service-not-ready``);
 anything else is a bare 500 whose cause goes to the log only.
 """
 
@@ -11,10 +12,11 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from service.errors import DatabaseUnavailable, LetheError
+from service.errors import DatabaseUnavailable, LetheError, ServiceNotReady
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -49,12 +51,21 @@ def _from_lethe(err: LetheError) -> Response:
 def _from_http(err: HTTPException) -> Response:
     status = err.code or 500
     code = HTTP_CODES.get(status, f"http-{status}")
-    return problem(status, code, err.name, err.description)
+    response = problem(status, code, err.name, err.description)
+    for name, value in err.get_headers():  # e.g. a 405's Allow
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _from_database(err: DBAPIError) -> Response:
     log.warning("database unavailable: %s", type(err.orig).__name__)
     return _from_lethe(DatabaseUnavailable())
+
+
+def _from_redis(err: RedisError) -> Response:
+    log.warning("redis unavailable: %s", type(err).__name__)
+    return _from_lethe(ServiceNotReady("Redis does not answer; retry shortly"))
 
 
 def _from_unexpected(err: Exception) -> Response:
@@ -66,4 +77,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(LetheError, _from_lethe)
     app.register_error_handler(HTTPException, _from_http)
     app.register_error_handler(OperationalError, _from_database)
+    app.register_error_handler(RedisError, _from_redis)
     app.register_error_handler(Exception, _from_unexpected)

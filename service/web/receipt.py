@@ -10,11 +10,11 @@ forbids every fetch), so a copy saved with its "Save" button verifies offline.
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 from flask import Blueprint, Response, render_template_string, request
 
+from protocol.encoding import b64url_encode
 from service import property as prop
 from service.web.context import service
 
@@ -40,8 +40,7 @@ def receipt_page() -> Response:
     """The receipt page; the receipt itself is in the URL's fragment, read by the page's script."""
     svc = service()
     keys = [
-        {"key_id": key.key_id.hex(), "public_key": base64.b64encode(key.raw).decode()}
-        for key in svc.keyring.receipt_public_keys()
+        {"key_id": key.key_id.hex(), "public_key": b64url_encode(key.raw)} for key in svc.keyring.receipt_public_keys()
     ]
     published = published_keys_url()
     with svc.db.transaction() as session:

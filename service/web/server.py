@@ -70,6 +70,18 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _control_socket(settings: Settings) -> dict[str, Any]:
+    """gunicorn's control socket (``gunicornc``) in this instance's own folder (0700), not one per user.
+
+    A Unix socket path holds at most 107 bytes; for an instance folder too deep for
+    that, the socket is off (nothing in Lethe uses it).
+    """
+    path = settings.instance_path.resolve() / "gunicorn.ctl"
+    if len(os.fsencode(path)) > 100:
+        return {"control_socket_disable": True}
+    return {"control_socket": str(path), "control_socket_mode": 0o600}
+
+
 def _run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     GunicornServer(
         settings,
@@ -86,5 +98,6 @@ def _run(settings: Settings, *, host: str, port: int, workers: int) -> None:
             "errorlog": "-",
             "loglevel": settings.log_level.lower(),
             "child_exit": _child_exit,
+            **_control_socket(settings),
         },
     ).run()

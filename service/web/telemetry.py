@@ -11,6 +11,7 @@ carries the duration and a request id (sent back as ``X-Request-Id``).
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 import time
 import uuid
@@ -21,7 +22,9 @@ from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import metrics
+from service.errors import Unauthenticated
 from service.settings import Settings
+from service.web.context import service
 
 LOGGER = "service"
 _HANDLER_MARK = "_lethe_structlog"
@@ -69,9 +72,23 @@ _REQUESTS = logging.getLogger("service.request")
 bp = Blueprint("metrics", __name__)
 
 
+LOOPBACK = ("127.0.0.1", "::1")
+
+
 @bp.get("/metrics", endpoint="metrics")  # the endpoint keeps its name in logs and metrics
 def prometheus() -> Response:
-    """Prometheus metrics (text exposition format); no personal data."""
+    """Prometheus metrics (text exposition format); no personal data.
+
+    With ``LETHE_METRICS_TOKEN`` set, only to ``Authorization: Bearer <token>``;
+    without it, only to clients on the loopback interface.
+    """
+    token = service().settings.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise Unauthenticated("GET /metrics needs Authorization: Bearer and the LETHE_METRICS_TOKEN")
+    elif request.remote_addr not in LOOPBACK:
+        raise Unauthenticated("GET /metrics answers loopback clients only unless LETHE_METRICS_TOKEN is set")
     return Response(generate_latest(metrics.registry()), mimetype=CONTENT_TYPE_LATEST)
 
 

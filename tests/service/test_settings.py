@@ -43,3 +43,41 @@ def test_rate_limits_are_checked() -> None:
     assert Settings.from_env({"LETHE_RATE_LIMIT_STAY": "5/second"}).rate_limit_stay == "5/second"
     with pytest.raises(ConfigError, match="LETHE_RATE_LIMIT_KIOSK"):
         Settings.from_env({"LETHE_RATE_LIMIT_KIOSK": "lots"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:6379",
+        "http://localhost:6379/0",
+        "redis://localhost:63x9/0",
+        "redis://localhost:99999/0",
+        "redis://localhost:6379/zero",
+        "redis://localhost:6379/0?socket_timeout=soon",
+        "redis:///0",
+    ],
+)
+def test_a_malformed_redis_url_is_refused_in_one_line(url: str) -> None:
+    """Regression: the master started, and every worker failed to boot with a traceback in redis-py."""
+    with pytest.raises(ConfigError, match="LETHE_REDIS_URL") as refused:
+        Settings.from_env({"LETHE_REDIS_URL": url})
+    assert "\n" not in str(refused.value)
+    assert "secret" not in str(Settings.from_env({"LETHE_REDIS_URL": "redis://:secret@cache:6380/2"}).describe())
+
+
+def test_a_malformed_redis_url_stops_lethe_serve_before_it_starts(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from lethe.demo import free_port, lethe_command
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
+    env |= {"LETHE_INSTANCE_PATH": str(tmp_path / "instance"), "LETHE_REDIS_URL": "redis://:hunter2@cache:port/0"}
+    done = subprocess.run(
+        lethe_command("serve", "--port", str(free_port())), env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("Error: configuration: LETHE_REDIS_URL:"), done.stderr
+    assert "hunter2" not in done.stderr
+    assert "Traceback" not in done.stderr

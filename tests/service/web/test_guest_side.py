@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from protocol import receipt_fragment, receipt_from_fragment, sign_request, verify_receipt
+from protocol.encoding import b64url_encode
 from service import property as prop
 from service.checkin.kiosks import list_kiosks
 from service.checkin.verification import first_name
@@ -82,7 +83,7 @@ def test_the_receipt_page_is_self_contained_and_loads_nothing(actions: Actions) 
     html = page.get_data(as_text=True)
     key = actions.svc.keyring.receipt_key.public_key()
     assert key.key_id.hex() in html
-    assert base64.b64encode(key.raw).decode() in html
+    assert b64url_encode(key.raw) in html
     assert "<link" not in html
     assert " src=" not in html
 
