@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+CHECKPOINT_BUSY_TIMEOUT_MS = 100  # a checkpoint that readers hold up is partial and retried, not awaited
 _DEFERRED = "lethe.deferred"  # a connection.info flag: the next SQLite BEGIN is deferred (see Database.read)
 
 
@@ -116,14 +117,21 @@ class Database:
         With ``secure_delete`` on, deleted rows are zeroed in the main file; the
         WAL still holds the pages as they were written until a checkpoint. Busy
         readers make the checkpoint partial; it is retried by the next caller.
+        It waits at most ``CHECKPOINT_BUSY_TIMEOUT_MS`` for them, not the
+        connection's busy timeout: a TRUNCATE checkpoint that waits holds up
+        every writer meanwhile.
         """
         if not self.is_sqlite:
             return
         raw = self.engine.raw_connection()  # autocommit (see _sqlite_on_connect): no BEGIN around the pragma
         try:
             cursor = raw.cursor()
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            cursor.close()
+            cursor.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_TIMEOUT_MS}")
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.close()
         finally:
             raw.close()
 
