@@ -46,6 +46,7 @@ class Sent:
     answers: dict[int, tuple[int, str]] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     errors_after_master_kill: set[int] = field(default_factory=set)
+    failures: list[BaseException] = field(default_factory=list)  # in the client threads themselves
     worker_killed: int | None = None
     master_killed: bool = False
 
@@ -57,7 +58,10 @@ def post(url: str, body: bytes) -> tuple[int, str]:
     try:
         connection.request("POST", "/api/v1/verify", body=body, headers={"Content-Type": ENVELOPE})
         answer = connection.getresponse()
-        document = json.loads(answer.read())
+        body = answer.read()
+        if "json" not in (answer.getheader("Content-Type") or ""):
+            return answer.status, "not JSON"
+        document = json.loads(body)
         return answer.status, str(document.get("decision") or document.get("code"))
     finally:
         connection.close()
@@ -74,6 +78,13 @@ def send(service: ServiceProcess, bodies: list[bytes], indexes: list[int], *, ki
     stop = threading.Event()
 
     def client(share: list[int]) -> None:
+        try:
+            drive(share)
+        except BaseException as exc:  # surfaces in the test, not as a thread's traceback
+            with lock:
+                sent.failures.append(exc)
+
+    def drive(share: list[int]) -> None:
         for i in share:
             if stop.is_set():
                 return
@@ -105,6 +116,8 @@ def send(service: ServiceProcess, bodies: list[bytes], indexes: list[int], *, ki
     for thread in threads:
         thread.join(timeout=120)
         assert not thread.is_alive(), "a client thread did not finish in 120 s"
+    if sent.failures:
+        raise sent.failures[0]
     return sent
 
 
