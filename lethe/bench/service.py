@@ -151,7 +151,7 @@ def _write_bodies(path: Path, bodies: Iterable[bytes]) -> int:
     return count
 
 
-def _read_bodies(path: Path) -> list[bytes]:
+def read_bodies(path: Path) -> list[bytes]:
     data = path.read_bytes()
     bodies, pos = [], 0
     while pos < len(data):
@@ -189,8 +189,14 @@ def _passing(challenge: str, nonce: bytes) -> LivenessEvidence:
     return LivenessEvidence(0.95, "minifasnet-v2+v1se", 5, challenge, True, nonce)
 
 
-def _prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed: int) -> tuple[Path, Path]:
-    """Stays checked in once each, ``requests`` open sessions and one envelope per session (and bare bodies)."""
+def prepare_verify(url: str, instance: Path, *, requests: int, stays: int, seed: int) -> tuple[Path, Path]:
+    """Stays checked in once each, ``requests`` open sessions and one envelope per session (and bare bodies).
+
+    Writes the envelopes to ``instance/verify.bodies`` (``read_bodies`` reads them back, in order; envelope
+    ``i`` is for a session of stay ``i % stays``) and the bare endpoint's keys and bodies beside them. Used
+    by ``lethe bench verify`` and by the SIGKILL-under-load test (``tests/reliability``). The templates come
+    from ``seed``; the session ids and nonces are random, as the service makes them.
+    """
     from sqlalchemy import insert
 
     from models.registry import load_manifest
@@ -396,7 +402,7 @@ def _python_worker(args: tuple[str, str, list[bytes], float]) -> tuple[list[floa
 
 
 def _python_load(url: str, path: str, bodies: Path, *, duration: int, connections: int) -> dict[str, Any]:
-    every = _read_bodies(bodies)
+    every = read_bodies(bodies)
     started = time.monotonic()
     deadline = started + duration
     shares = [(url, path, every[i::connections], deadline) for i in range(connections)]
@@ -520,7 +526,7 @@ def bench_verify(
         instance.mkdir(mode=0o700)
         with _database(database_url or None, folder) as url:
             click.echo(f"preparing {requests} sessions and envelopes ({'PostgreSQL' if database_url else 'SQLite'})…")
-            verify_bodies, bare_bodies = _prepare_verify(url, instance, requests=requests, stays=stays, seed=7)
+            verify_bodies, bare_bodies = prepare_verify(url, instance, requests=requests, stays=stays, seed=7)
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("LETHE_") or k == "LETHE_DATA_MIRROR"},
                 "LETHE_INSTANCE_PATH": str(instance),
