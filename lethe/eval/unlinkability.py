@@ -36,7 +36,7 @@ import numpy.typing as npt
 from lethe.eval.verification import _backend, _default_images, _label, _load, _pct, backend_options
 
 Scores = npt.NDArray[np.float64]
-DEFAULT_DRAWS = 5
+DEFAULT_DRAWS = 10
 DEFAULT_SEED = 18
 
 
