@@ -3,7 +3,8 @@
 Each run is one guest through the real guest screen code (``edge.screen.run_guest``)
 against the real service (gunicorn, a fresh instance with the try-out liveness
 policy, since the clip cannot perform a challenge): the booking QR (a rendered
-image), the consent notice (answered the moment it shows), the ID portrait from
+image), the choice after it ("Check in") and the consent notice (each answered the
+moment it shows), the ID portrait from
 its image file, then the Hamilton clip at camera pace (``--realtime``). A viewer
 reads the page's state events and the preview stream throughout, as the browser
 would, so the JPEG encoding of the preview is paid for. The kiosk's models are
@@ -50,13 +51,16 @@ def _watch(url: str, stop: threading.Event) -> None:
 
 
 def _answer_consent(screen: Any, stop: threading.Event) -> None:
+    """Answer as a guest who taps at once: "Check in" on the choice after the QR, then accept the consent."""
     seen = -1
     while not stop.is_set():
         change = screen.wait_for_change(seen, 1.0)
         if change is None:
             continue
         seen, state = change
-        if state["screen"] == "consent" and screen.answer("accept"):
+        if state["screen"] == "choose":
+            screen.answer("check-in")
+        elif state["screen"] == "consent" and screen.answer("accept"):
             return
 
 

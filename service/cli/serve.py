@@ -84,7 +84,8 @@ def db() -> None:
 
 @db.command()
 def upgrade() -> None:
-    """Apply every pending migration (from any earlier release's schema); say from which revision to which.
+    """Apply every pending migration (from any earlier release's schema) to an existing instance; say from which
+    revision to which.
 
     Take a backup first (lethe backup): a migration cannot be undone by the service.
     """
@@ -96,13 +97,9 @@ def upgrade() -> None:
     url = settings.resolved_database_url
     sqlite_file = make_url(url).database if url.startswith("sqlite") else None
     before = None if sqlite_file is not None and not Path(sqlite_file).exists() else migrate.current(url)
-    prepare(settings)
+    require_instance(settings)  # refuses a missing instance; brings an existing one's schema up to date
     after = migrate.current(url)
     if before == after:
         click.echo(f"database is up to date (schema {after})")
     else:
         click.echo(f"database upgraded from schema {before or 'none'} to {after}; it is up to date")
-    """Apply every pending migration (to an existing instance)."""
-    settings = load_service_settings()
-    require_instance(settings)
-    click.echo("database is up to date")

@@ -74,7 +74,7 @@ def checkin(client: ServiceClient, identity: KioskIdentity, booking_code: str) -
     client.record_consent(identity, opened.session_id, accepted=True, version=version)
     id_template = random_template(7)
     payload = CheckinPayload(
-        stay_secret=code.secret,
+        stay_secret=code.stay_secret,
         live=near(id_template, 0.01),
         id_template=id_template,
         evidence={"frames_fused": 5},

@@ -16,7 +16,7 @@ def test_bench_kiosk_reports_every_measurement(testdata: Path) -> None:
     args = ["bench", "kiosk", "--json", "--latency-frames", "5", "--video", str(video)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    by_backend = {r["backend"]: r for r in json.loads(result.output)["results"]}
+    by_backend = {r["backend"]: r for r in json.loads(result.stdout)["results"]}
     dlib = by_backend["dlib"]
     assert dlib["frame_size"] == "640x480"
     assert dlib["latency_ms"]["frames"] == 5

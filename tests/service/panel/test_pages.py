@@ -188,7 +188,7 @@ def test_stay_page_shows_re_verifications(client: FlaskClient, staff: Staff, act
     again = actions.verify(actions.envelope(kiosk, opened, code, near(reference, 0.01, seed=3), None))
     assert again.json["kind"] == "reverify"
     page = client.get(f"/panel/stays/{stay_id(svc, code.reference)}").get_data(as_text=True)
-    kinds = re.findall(r'<td class="kind-([a-z-]+)">([^<]+)</td>', page)
+    kinds = re.findall(r'<td data-label="Kind" class="kind-([a-z-]+)">([^<]+)</td>', page)
     assert kinds == [("check-in", "check-in"), ("reverify", "re-verification (new key card)")]
 
 
