@@ -67,7 +67,7 @@ def _held(db: Database, reference: str) -> tuple[str | None, int, int]:
 
 
 def test_a_restored_backup_does_not_bring_back_stays_deleted_since(env: Database, tmp_path: Path) -> None:
-    assert run("db", "upgrade")[0] == 0
+    assert run("init")[0] == 0
     kept, checked_out, erased = _stays(env, tmp_path, "Kay Kept", "Otto Out", "Erin Erased")
     archive = tmp_path / "backup.tar.gz"
     status, out = run("backup", "--output", str(archive))
@@ -101,7 +101,7 @@ def test_after_losing_the_database_the_exported_deletion_log_keeps_deleted_stays
 ) -> None:
     if not env.is_sqlite:
         pytest.skip("losing the file is SQLite's case; PostgreSQL restores over the live schema the same way")
-    assert run("db", "upgrade")[0] == 0
+    assert run("init")[0] == 0
     (checked_out,) = _stays(env, tmp_path, "Otto Out")
     archive, log = tmp_path / "backup.tar.gz", tmp_path / "deletions.json"
     assert run("backup", "--output", str(archive))[0] == 0
@@ -124,7 +124,7 @@ def test_after_losing_the_database_the_exported_deletion_log_keeps_deleted_stays
 
 
 def test_restore_refuses_a_changed_archive(env: Database, tmp_path: Path) -> None:
-    assert run("db", "upgrade")[0] == 0
+    assert run("init")[0] == 0
     _stays(env, tmp_path, "Kay Kept")
     archive = tmp_path / "backup.tar.gz"
     assert run("backup", "--output", str(archive))[0] == 0

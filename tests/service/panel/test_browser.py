@@ -20,7 +20,7 @@ from typing import Any
 import pyotp
 import pytest
 import requests
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import JavascriptException, NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -99,10 +99,12 @@ class Panel:
         self.wait_for(attempt, timeout=10)
 
     def text(self) -> str:
-        return str(self.driver.find_element(By.TAG_NAME, "body").text)
+        # One script call and no element handle: a page that navigated away between finding <body> and reading
+        # its text made chromedriver fail ("Node with given id does not belong to the document").
+        return str(self.driver.execute_script("return document.body ? document.body.innerText : '';"))
 
     def wait_for(self, predicate: Any, timeout: float = 30) -> Any:
-        ignored = (StaleElementReferenceException, NoSuchElementException)
+        ignored = (StaleElementReferenceException, NoSuchElementException, JavascriptException)
         wait = WebDriverWait(self.driver, timeout, poll_frequency=0.25, ignored_exceptions=ignored)
         return wait.until(lambda _d: predicate())
 
