@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
 from service.cli.common import actor_option, command_session, load_service_settings
+from service.storage.private import write_new_private
 
 
 @click.command()
@@ -103,9 +103,7 @@ def audit_deletions(output: Path) -> None:
     with command_session() as (_db, _ring, session):
         found = deletions(session)
     try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_new_private(output, json.dumps(deletions_document(found), indent=2) + "\n")
     except FileExistsError:
         raise click.ClickException(f"{output} exists; choose another file") from None
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(deletions_document(found), indent=2) + "\n")
     click.echo(f"{len(found)} deletion(s) written to {output}")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
 from service.cli.backup import audit_deletions
 from service.cli.common import actor_option, command_session, echo_json, load_service_settings, service_database
+from service.storage.private import write_new_private
 
 
 @click.group()
@@ -183,8 +183,7 @@ def audit_checkpoint_export(output: Path, every: bool) -> None:
         documents = checkpoints.stored(session, newest_only=not every)
     text = json.dumps(checkpoints.export_document(documents), indent=2) + "\n"
     try:
-        with os.fdopen(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
-            handle.write(text)
+        write_new_private(output, text)
     except FileExistsError:
         raise click.ClickException(f"{output} exists; choose another file") from None
     newest = documents[-1]["claims"]

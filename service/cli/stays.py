@@ -21,7 +21,7 @@ from service.cli.common import (
     reason_option,
     service_database,
 )
-from service.storage.private import write_private
+from service.storage.private import write_new_private, write_private
 
 
 @click.group()
@@ -220,7 +220,7 @@ def reservations_import(file: Path, codes_path: Path, cards_dir: Path | None, ac
     Neither the codes file nor the cards folder may exist already: booking codes are never written over.
     """
     import csv
-    import os
+    import io
 
     from service.stays import booking_qr
     from service.stays.reservations import import_csv
@@ -243,19 +243,18 @@ def reservations_import(file: Path, codes_path: Path, cards_dir: Path | None, ac
             )
             for stay, code in stays
         }
-    fd = os.open(codes_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["reference", "guest_name", "qr_payload"])
-        writer.writerows(rows)
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["reference", "guest_name", "qr_payload"])
+    writer.writerows(rows)
+    write_new_private(codes_path, table.getvalue())
     click.echo(f"imported {len(rows)} reservation(s); booking codes in {codes_path} (mode 0600)")
     if cards_dir is not None:
         cards_dir.mkdir(mode=0o700, parents=True)
         cards_dir.chmod(0o700)
         for name, text in [*((f"{r}.svg", card) for r, card in cards.items()), ("index.html", None)]:
             content = booking_qr.cards_index(list(cards)) if text is None else text
-            with os.fdopen(os.open(cards_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-                f.write(content)
+            write_new_private(cards_dir / name, content)
         click.echo(f"{len(cards)} QR card(s) in {cards_dir} (print index.html; mode 0600)")
 
 

@@ -57,6 +57,13 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def write_new_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new 0600 file at ``path``; :class:`FileExistsError` if one is there (never written over)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+
+
 def _tighten(path: Path, mode: int, what: str) -> None:
     found = stat.S_IMODE(path.stat().st_mode)
     if not found & 0o077:
